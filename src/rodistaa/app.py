@@ -1,0 +1,121 @@
+"""Application factory: settings in, a FastAPI app out. Pools and keys are set up in the
+lifespan, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from rodistaa import __version__
+from rodistaa.auth import repo as auth_repo
+from rodistaa.auth.otp_sender import OtpSender, build_otp_sender
+from rodistaa.auth.router import router as auth_router
+from rodistaa.auth.service import AuthService
+from rodistaa.core.clock import Clock, SystemClock
+from rodistaa.db.engine import Database, create_engine
+from rodistaa.http.errors import install_error_handlers
+from rodistaa.http.middleware import RequestContextMiddleware
+from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.http.services import Services
+from rodistaa.ops.health import router as health_router
+from rodistaa.ops.logging import configure_logging
+from rodistaa.security.tokens import KeyRing, TokenService
+from rodistaa.settings import Settings, load_settings
+from rodistaa.users.router import router as users_router
+from rodistaa.users.service import UserService
+
+
+def rate_limit_policies(settings: Settings) -> dict[str, str]:
+    return {
+        "otp_request_phone": settings.rate_limit_auth_per_phone,
+        "otp_request_ip": settings.rate_limit_auth_per_ip,
+        "login_phone": settings.rate_limit_auth_per_phone,
+        "login_ip": settings.rate_limit_auth_per_ip,
+    }
+
+
+async def build_services(
+    settings: Settings, *, clock: Clock, otp_sender: OtpSender | None = None
+) -> Services:
+    db = Database(
+        create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+    )
+    key_ring = await load_key_ring(db, settings, clock)
+    tokens = TokenService(key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    limiter = RateLimiter(rate_limit_policies(settings), redis_url=settings.redis_url)
+    auth = AuthService(
+        db=db,
+        settings=settings,
+        clock=clock,
+        tokens=tokens,
+        limiter=limiter,
+        sender=otp_sender or build_otp_sender(settings),
+        hmac_key=settings.hmac_key.encode(),
+    )
+    users = UserService(db=db, clock=clock)
+    return Services(settings=settings, clock=clock, db=db, limiter=limiter, auth=auth, users=users)
+
+
+async def load_key_ring(db: Database, settings: Settings, clock: Clock) -> KeyRing:
+    """Previous keys verify until the active key's first activation plus the grace period;
+    the activation time lives in the database so every instance agrees on it."""
+    async with db.transaction() as conn:
+        activated_at = await auth_repo.key_activated_at(
+            conn, kid=settings.jwt_active_kid, now=clock.now()
+        )
+    return KeyRing(
+        keys=settings.jwt_key_ring,
+        active_kid=settings.jwt_active_kid,
+        previous_keys_valid_until=activated_at + settings.rotation_grace,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    otp_sender: OtpSender | None = None,
+) -> FastAPI:
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings, clock=clock, otp_sender=otp_sender)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="Rodistaa Core API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix="/v1")
+    api.include_router(auth_router)
+    api.include_router(users_router)
+    app.include_router(api)
+    app.include_router(health_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Device-Id", "Idempotency-Key"],
+        )
+    # Outermost, so every response (errors and CORS refusals included) carries the request id.
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,116 @@
+"""The `rodistaa` command: serve, database migrations, first admin."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+import uvicorn
+
+from rodistaa.core.clock import SystemClock
+from rodistaa.core.errors import AppError
+from rodistaa.core.phone import InvalidPhoneNumber, mask_phone, normalize_indian_mobile
+from rodistaa.core.roles import Role
+from rodistaa.db import migrate
+from rodistaa.db.engine import Database, create_engine
+from rodistaa.settings import Settings, UnsafeSettingsError, load_settings
+from rodistaa.users.service import UserService
+
+app = typer.Typer(help="Rodistaa Core: marketplace API and ACS engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except UnsafeSettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the API with Uvicorn (uvloop + httptools)."""
+    settings = _settings()  # refuse unsafe settings before forking workers
+    uvicorn.run(
+        "rodistaa.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrate.upgrade(_settings().database_url, revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or -1.")) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(_settings().database_url, revision)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's current revision."""
+    migrate.current(_settings().database_url)
+
+
+@users_app.command("create-admin")
+def create_admin(
+    mobile: str = typer.Option(..., help="Indian mobile number of the admin."),
+    name: str = typer.Option(..., help="Display name."),
+) -> None:
+    """Create an ADMIN account (the first admin; later admins are created through the API)."""
+    try:
+        normalised = normalize_indian_mobile(mobile)
+    except InvalidPhoneNumber as exc:
+        typer.echo(f"invalid --mobile: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not name.strip():
+        typer.echo("invalid --name: must not be empty", err=True)
+        raise typer.Exit(2)
+    try:
+        user_id = asyncio.run(_create_admin(_settings(), normalised, name.strip()))
+    except AppError as exc:
+        typer.echo(f"{exc.code}: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created admin {user_id} ({mask_phone(normalised)})")
+
+
+async def _create_admin(settings: Settings, mobile: str, name: str) -> str:
+    db = Database(create_engine(settings.database_url))
+    try:
+        users = UserService(db=db, clock=SystemClock())
+        user = await users.create_user(
+            mobile=mobile, name=name, role=Role.ADMIN, email=None, created_by="cli"
+        )
+        return user.id
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    app(prog_name="rodistaa")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations must match these exactly:
+`tests/db/test_migrations.py` compares them with autogenerate on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend. SQLite has no time zones, so values are
+    stored there as naive UTC and made aware again when read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+# Deterministic constraint names so that migrations can drop what they create on any backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _timestamp(name: str, *, nullable: bool = False) -> Column[object]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("mobile", String(16), nullable=False, unique=True),
+    Column("name", String(120), nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("role", String(32), nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'ACTIVE'")),
+    Column("franchise_id", String(64), nullable=True),
+    Column("created_by", String(64), nullable=True),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    CheckConstraint(
+        "role IN ('SHIPPER','OPERATOR','DRIVER','ADMIN','FRANCHISE_UNIT',"
+        "'FRANCHISE_DISTRICT','KYC_ADMIN')",
+        name="role",
+    ),
+    CheckConstraint("status IN ('ACTIVE','INACTIVE','BLOCKED','SUSPENDED')", name="status"),
+)
+
+# One live code per phone: a new request replaces the row. The code is stored as an HMAC.
+otp_codes = Table(
+    "otp_codes",
+    metadata,
+    Column("mobile", String(16), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _timestamp("created_at"),
+    _timestamp("expires_at"),
+    _timestamp("consumed_at", nullable=True),
+    CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+)
+
+# A family is one login session; every refresh rotates the token inside the family.
+refresh_token_families = Table(
+    "refresh_token_families",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id"), nullable=False, index=True),
+    Column("device_id", String(128), nullable=True),
+    _timestamp("created_at"),
+    _timestamp("revoked_at", nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "family_id",
+        String(64),
+        ForeignKey("refresh_token_families.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _timestamp("created_at"),
+    _timestamp("expires_at"),
+    _timestamp("used_at", nullable=True),
+    Column("replaced_by_id", String(64), nullable=True),
+)
+
+device_bindings = Table(
+    "device_bindings",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.id"), primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    _timestamp("first_seen_at"),
+    _timestamp("last_seen_at"),
+    Index(None, "device_id"),
+)
+
+# Registration tokens for phones that have no account yet: single use by jti.
+signup_tokens_used = Table(
+    "signup_tokens_used",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    _timestamp("used_at"),
+)
+
+# When each JWT signing key became the active one; the previous key verifies for a grace period.
+jwt_key_activations = Table(
+    "jwt_key_activations",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    _timestamp("activated_at"),
+)
+
+# Per-day counter behind collision-free booking ids RID-YYYYMMDD-NNNN.
+booking_day_counters = Table(
+    "booking_day_counters",
+    metadata,
+    Column("day", String(8), primary_key=True),
+    Column("last_value", BigInteger, nullable=False),
+    CheckConstraint("last_value > 0", name="last_value_positive"),
+)

@@ -1,0 +1,29 @@
+"""The service container built once per application and handed to routers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from rodistaa.auth.service import AuthService
+from rodistaa.core.clock import Clock
+from rodistaa.db.engine import Database
+from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.settings import Settings
+from rodistaa.users.service import UserService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    limiter: RateLimiter
+    auth: AuthService
+    users: UserService
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

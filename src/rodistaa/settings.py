@@ -1,0 +1,264 @@
+"""One Settings object, read from the environment and an optional `.env` file (12-factor).
+
+`Settings.check_production_safety()` lists every unsafe value; `load_settings()` refuses to
+return settings for `ENV=production` while any is present, naming the setting. In development,
+missing secrets come from a key file generated on first run (`var/dev-keys.json`) so that
+`make run` needs no configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that appear in docs and examples. A production deployment using one is refused.
+DOCUMENTED_DEFAULT_SECRETS = frozenset(
+    {
+        "change-me",
+        "changeme",
+        "secret",
+        "rotate-in-production",
+        "<rotate-in-production>",
+        "dev-secret-change-me-dev-secret-change-me",
+        "development-only-secret-do-not-use-in-production",
+    }
+)
+MIN_SECRET_BYTES = 32
+DEV_KEY_FILE = Path("var/dev-keys.json")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class OtpSenderKind(StrEnum):
+    CONSOLE = "console"
+    HTTP = "http"
+
+
+class UnsafeSettingsError(RuntimeError):
+    """Start-up refusal: the message names every unsafe setting."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///./var/rodistaa.db"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    redis_url: str | None = None
+
+    # JWT key ring: "kid:secret,kid2:secret2"; the active kid signs, the others only verify
+    # during the rotation grace period.
+    jwt_keys: str = ""
+    jwt_active_kid: str = ""
+    jwt_issuer: str = "rodistaa-core"
+    jwt_audience: str = "rodistaa-api"
+    jwt_rotation_grace_s: int = Field(default=24 * 3600, ge=0)
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30, le=15 * 60)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    refresh_reuse_grace_s: int = Field(default=30, ge=0, le=300)
+
+    # Secret used for keyed hashes (OTP codes). Never stored next to the data it protects.
+    hmac_key: str = ""
+
+    kms_provider: str = "local"
+    local_kms_key_id: str = ""
+    # "version:base64-32-bytes,..."; the highest version wraps new data keys.
+    local_kms_keys: str = ""
+
+    api_base_url: str = "http://127.0.0.1:8000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    otp_sender: OtpSenderKind = OtpSenderKind.CONSOLE
+    otp_dev_echo: bool = False
+    otp_ttl_s: int = Field(default=300, ge=60, le=900)
+    otp_max_attempts: int = Field(default=5, ge=1)
+    otp_http_url: str | None = None
+    otp_http_token: str | None = None
+    otp_http_timeout_s: float = 5.0
+
+    # Rate limits, in the `limits` library notation ("10/hour").
+    rate_limit_auth_per_phone: str = "10/hour"
+    rate_limit_auth_per_ip: str = "30/hour"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_cors(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def jwt_key_ring(self) -> dict[str, bytes]:
+        """Parsed `JWT_KEYS`; raises ValueError on a malformed entry."""
+        ring: dict[str, bytes] = {}
+        for entry in _split_csv(self.jwt_keys):
+            kid, sep, secret = entry.partition(":")
+            if not sep or not kid or not secret:
+                raise ValueError("JWT_KEYS entries must look like kid:secret")
+            ring[kid] = secret.encode()
+        return ring
+
+    @property
+    def kms_key_versions(self) -> dict[int, bytes]:
+        versions: dict[int, bytes] = {}
+        for entry in _split_csv(self.local_kms_keys):
+            version, sep, material = entry.partition(":")
+            if not sep or not version.isdigit():
+                raise ValueError("LOCAL_KMS_KEYS entries must look like version:base64")
+            versions[int(version)] = base64.b64decode(material, validate=True)
+        return versions
+
+    @property
+    def rotation_grace(self) -> timedelta:
+        return timedelta(seconds=self.jwt_rotation_grace_s)
+
+    def production_problems(self) -> list[str]:
+        """Every unsafe value, each message naming its setting."""
+        problems: list[str] = []
+        if self.is_sqlite:
+            problems.append("DATABASE_URL: SQLite is for development; use PostgreSQL")
+        problems.extend(self._jwt_problems())
+        if len(self.hmac_key.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"HMAC_KEY: must be at least {MIN_SECRET_BYTES} bytes")
+        elif self.hmac_key in DOCUMENTED_DEFAULT_SECRETS:
+            problems.append("HMAC_KEY: is a documented default")
+        if self.otp_dev_echo:
+            problems.append("OTP_DEV_ECHO: must be false in production")
+        if self.otp_sender is OtpSenderKind.CONSOLE:
+            problems.append("OTP_SENDER: the console sender cannot reach phones; use http")
+        if "*" in self.cors_origins:
+            problems.append("CORS_ORIGINS: wildcard '*' is not allowed in production")
+        problems.extend(self._kms_problems())
+        return problems
+
+    def _jwt_problems(self) -> list[str]:
+        try:
+            ring = self.jwt_key_ring
+        except ValueError as exc:
+            return [f"JWT_KEYS: {exc}"]
+        if not ring:
+            return ["JWT_KEYS: no signing key configured"]
+        problems = []
+        if self.jwt_active_kid not in ring:
+            problems.append("JWT_ACTIVE_KID: does not name a key in JWT_KEYS")
+        for kid, secret in ring.items():
+            if len(secret) < MIN_SECRET_BYTES:
+                problems.append(f"JWT_KEYS: key '{kid}' is shorter than {MIN_SECRET_BYTES} bytes")
+            elif secret.decode() in DOCUMENTED_DEFAULT_SECRETS:
+                problems.append(f"JWT_KEYS: key '{kid}' is a documented default")
+        return problems
+
+    def _kms_problems(self) -> list[str]:
+        if self.kms_provider != "local":
+            return [] if self.local_kms_key_id else ["LOCAL_KMS_KEY_ID: KMS key id missing"]
+        problems = []
+        if not self.local_kms_key_id:
+            problems.append("LOCAL_KMS_KEY_ID: KMS key id missing")
+        try:
+            versions = self.kms_key_versions
+        except ValueError as exc:
+            return [*problems, f"LOCAL_KMS_KEYS: {exc}"]
+        if not versions:
+            problems.append("LOCAL_KMS_KEYS: KMS key material missing")
+        elif any(len(material) != 32 for material in versions.values()):
+            problems.append("LOCAL_KMS_KEYS: every key must be 32 bytes (base64)")
+        return problems
+
+    def general_problems(self) -> list[str]:
+        """Problems that make any environment unusable (malformed rings)."""
+        problems = self._jwt_problems()
+        return [p for p in problems if "shorter" not in p and "documented" not in p]
+
+
+def _load_or_create_dev_keys(path: Path) -> dict[str, str]:
+    """Development secrets, generated once and kept in a 0600 file under ./var/."""
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = {
+        "jwt_keys": f"dev1:{secrets.token_urlsafe(48)}",
+        "jwt_active_kid": "dev1",
+        "hmac_key": secrets.token_urlsafe(48),
+        "local_kms_key_id": "local-dev",
+        "local_kms_keys": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle)
+    return keys
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings for this process; refuses unsafe production values with every reason listed."""
+    settings = Settings(**overrides)
+    if settings.env is Environment.DEVELOPMENT:
+        settings = _with_dev_keys(settings)
+        if "otp_dev_echo" not in settings.model_fields_set:
+            # A developer has no phone gateway: show the code in the response unless told not to.
+            settings = settings.model_copy(update={"otp_dev_echo": True})
+    problems = settings.production_problems() if settings.is_production else settings.general_problems()
+    if problems:
+        raise UnsafeSettingsError(
+            "refusing to start with unsafe settings:\n  - " + "\n  - ".join(problems)
+        )
+    return settings
+
+
+def _with_dev_keys(settings: Settings) -> Settings:
+    missing = {
+        name
+        for name in ("jwt_keys", "hmac_key", "local_kms_keys")
+        if not getattr(settings, name)
+    }
+    if not missing:
+        return settings
+    dev_keys = _load_or_create_dev_keys(DEV_KEY_FILE)
+    updates: dict[str, Any] = {}
+    if "jwt_keys" in missing:
+        updates["jwt_keys"] = dev_keys["jwt_keys"]
+        updates["jwt_active_kid"] = dev_keys["jwt_active_kid"]
+    if "hmac_key" in missing:
+        updates["hmac_key"] = dev_keys["hmac_key"]
+    if "local_kms_keys" in missing:
+        updates["local_kms_keys"] = dev_keys["local_kms_keys"]
+        updates["local_kms_key_id"] = settings.local_kms_key_id or dev_keys["local_kms_key_id"]
+    return settings.model_copy(update=updates)

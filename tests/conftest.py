@@ -1,0 +1,133 @@
+"""Shared fixtures: one migrated database per backend for the session, a fresh app per test
+(with its own clock and OTP outbox), and tables emptied after each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from rodistaa.app import create_app
+from rodistaa.db import migrate
+from rodistaa.db.engine import create_engine
+from rodistaa.db.tables import metadata
+from rodistaa.settings import Environment, Settings
+from tests.databases import BACKENDS, fresh_database, require_backend
+
+TEST_JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
+TEST_HMAC_KEY = "test-hmac-key-0123456789abcdef0123456789abcd"
+
+
+class FakeClock:
+    """Starts at the real time (the rate-limit windows use it) and moves only when told."""
+
+    def __init__(self) -> None:
+        self.current = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@dataclass
+class CapturingOtpSender:
+    """The SMS gateway boundary: records what would have been sent."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, mobile: str, code: str, ttl_s: int) -> None:
+        self.sent.append((mobile, code))
+
+    def last_code(self, mobile: str) -> str:
+        return next(code for to, code in reversed(self.sent) if to == mobile)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_backend(request.param)
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": Environment.TEST,
+        "database_url": database_url,
+        "jwt_keys": f"k1:{TEST_JWT_SECRET}",
+        "jwt_active_kid": "k1",
+        "hmac_key": TEST_HMAC_KEY,
+        "otp_dev_echo": False,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def empty_tables(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(metadata.sorted_tables):
+                    await conn.execute(table.delete())
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    clock: FakeClock
+    sms: CapturingOtpSender
+    settings: Settings
+    app: Any
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings of the app under test."""
+    return {}
+
+
+@pytest.fixture
+async def harness(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Harness]:
+    clock = FakeClock()
+    sms = CapturingOtpSender()
+    settings = make_settings(database_url, **settings_overrides)
+    app = create_app(settings, clock=clock, otp_sender=sms)
+    try:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                yield Harness(client, clock, sms, settings, app)
+    finally:
+        await empty_tables(database_url)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but TEST_REDIS_URL is not set")
+        pytest.skip("TEST_REDIS_URL not set")
+    return url
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
