@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,17 +104,25 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+@asynccontextmanager
+async def running_app(
+    settings: Settings, *, clock: FakeClock | None = None, otp_sender: Any = None
+) -> AsyncIterator[Harness]:
+    """An app with its lifespan started and an in-process HTTP client."""
+    clock = clock or FakeClock()
+    sms = CapturingOtpSender()
+    app = create_app(settings, clock=clock, otp_sender=otp_sender or sms)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Harness(client, clock, sms, settings, app)
+
+
 @pytest.fixture
 async def harness(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Harness]:
-    clock = FakeClock()
-    sms = CapturingOtpSender()
-    settings = make_settings(database_url, **settings_overrides)
-    app = create_app(settings, clock=clock, otp_sender=sms)
     try:
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                yield Harness(client, clock, sms, settings, app)
+        async with running_app(make_settings(database_url, **settings_overrides)) as h:
+            yield h
     finally:
         await empty_tables(database_url)
 

@@ -1,0 +1,115 @@
+"""Error shapes, request ids, health, readiness and version."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from rodistaa.db import migrate
+from rodistaa.db.migrate import head_revision
+from tests.conftest import Harness, make_settings, running_app
+
+
+class TestErrorShapes:
+    async def test_unknown_route_is_json_404(self, harness: Harness) -> None:
+        response = await harness.client.get("/v1/does-not-exist")
+        assert response.status_code == 404
+        assert response.json() == {"code": "NOT_FOUND", "message": "Resource not found"}
+
+    async def test_wrong_method_is_json_405(self, harness: Harness) -> None:
+        response = await harness.client.get("/v1/auth/login")
+        assert response.status_code == 405
+        assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+        assert "POST" in response.headers["allow"]
+
+    async def test_validation_error_is_400_with_every_field(self, harness: Harness) -> None:
+        response = await harness.client.post("/v1/auth/login", json={"mobile": 12, "otp": "12"})
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "VALIDATION_ERROR"
+        assert {f["field"] for f in body["details"]["fields"]} == {"mobile", "otp"}
+        assert body["details"]["field"] in {"mobile", "otp"}
+
+    async def test_malformed_json_is_400(self, harness: Harness) -> None:
+        response = await harness.client.post(
+            "/v1/auth/otp", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
+
+    async def test_unknown_fields_are_refused(self, harness: Harness) -> None:
+        response = await harness.client.post("/v1/auth/otp", json={"mobile": "+919876543210", "role": "ADMIN"})
+        assert response.status_code == 400
+        assert response.json()["details"]["field"] == "role"
+
+    async def test_crash_is_500_with_request_id_and_no_internals(self, harness: Harness) -> None:
+        async def explode() -> None:
+            raise RuntimeError("SELECT secret FROM users -- internal detail")
+
+        harness.app.add_api_route("/explode", explode)
+        response = await harness.client.get("/explode", headers={"X-Request-ID": "req-12345678"})
+        assert response.status_code == 500
+        body = response.json()
+        assert body == {
+            "code": "INTERNAL_ERROR",
+            "message": "An unexpected error occurred",
+            "details": {"requestId": "req-12345678"},
+        }
+        assert "SELECT" not in response.text and "Traceback" not in response.text
+
+
+class TestRequestId:
+    async def test_generated_when_absent(self, harness: Harness) -> None:
+        response = await harness.client.get("/health")
+        assert len(response.headers["x-request-id"]) == 26
+
+    async def test_echoed_when_valid(self, harness: Harness) -> None:
+        response = await harness.client.get("/v1/nope", headers={"X-Request-ID": "client-abc-123"})
+        assert response.headers["x-request-id"] == "client-abc-123"
+
+    @pytest.mark.parametrize("bad", [b"short", b"has spaces in it", b"x" * 200, b"inject\xc3\xa9value"])
+    async def test_replaced_when_unsafe(self, harness: Harness, bad: bytes) -> None:
+        response = await harness.client.get("/health", headers={"X-Request-ID": bad})
+        assert response.headers["x-request-id"].encode() != bad
+        assert len(response.headers["x-request-id"]) == 26
+
+
+class TestHealth:
+    @pytest.mark.parametrize("path", ["/health", "/v1/health"])
+    async def test_liveness(self, harness: Harness, path: str) -> None:
+        response = await harness.client.get(path)
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+        assert response.json()["timestamp"].endswith("Z")
+
+    async def test_ready_when_migrated(self, harness: Harness) -> None:
+        response = await harness.client.get("/ready")
+        assert response.status_code == 200
+        assert response.json()["checks"]["database"] == {"ok": True, "detail": "ok"}
+
+    async def test_version(self, harness: Harness) -> None:
+        body = (await harness.client.get("/version")).json()
+        assert body["migrationHead"] == head_revision()
+        assert body["version"]
+
+    async def test_not_ready_on_unmigrated_database(self, tmp_path: Path) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        # The lifespan needs the schema, so the database is migrated and then marked as behind.
+        await asyncio.to_thread(migrate.upgrade, url)  # alembic runs its own event loop
+        async with running_app(make_settings(url)) as h:
+            async with h.app.state.services.db.transaction() as conn:
+                await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
+            response = await h.client.get("/ready")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["code"] == "NOT_READY"
+        assert body["details"]["checks"]["database"]["ok"] is False
+        assert "migrations not at head" in body["details"]["checks"]["database"]["detail"]
+
+    async def test_not_ready_when_redis_is_down(self, database_url: str) -> None:
+        async with running_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0")) as h:
+            response = await h.client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["details"]["checks"]["redis"]["ok"] is False
+        assert response.json()["details"]["checks"]["database"]["ok"] is True
