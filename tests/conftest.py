@@ -128,6 +128,15 @@ async def harness(database_url: str, settings_overrides: dict[str, Any]) -> Asyn
 
 
 @pytest.fixture
+async def clean_database(database_url: str) -> AsyncIterator[str]:
+    """The session's database for tests that start their own app; emptied afterwards."""
+    try:
+        yield database_url
+    finally:
+        await empty_tables(database_url)
+
+
+@pytest.fixture
 def redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

@@ -107,8 +107,8 @@ class TestHealth:
         assert body["details"]["checks"]["database"]["ok"] is False
         assert "migrations not at head" in body["details"]["checks"]["database"]["detail"]
 
-    async def test_not_ready_when_redis_is_down(self, database_url: str) -> None:
-        async with running_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0")) as h:
+    async def test_not_ready_when_redis_is_down(self, clean_database: str) -> None:
+        async with running_app(make_settings(clean_database, redis_url="redis://127.0.0.1:1/0")) as h:
             response = await h.client.get("/ready")
         assert response.status_code == 503
         assert response.json()["details"]["checks"]["redis"]["ok"] is False

@@ -26,11 +26,17 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    # Unmatched requests are logged under one label so random URLs don't explode cardinality.
-    return path if isinstance(path, str) else "<unmatched>"
+def route_template(scope: Scope) -> str:
+    """`/v1/bookings/{bookingId}` for `/v1/bookings/RID-20261129-0001`.
+
+    Rebuilt from the path parameters because routers included with a prefix keep their own,
+    unprefixed path. Unmatched requests share one label so random URLs can't explode the
+    cardinality of logs and metrics."""
+    if scope.get("route") is None:
+        return "<unmatched>"
+    by_value = {str(value): name for name, value in scope.get("path_params", {}).items()}
+    segments = scope["path"].split("/")
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in segments)
 
 
 class RequestContextMiddleware:
@@ -63,7 +69,7 @@ class RequestContextMiddleware:
             access_log.info(
                 "request",
                 method=scope["method"],
-                route=_route_template(scope),
+                route=route_template(scope),
                 status=status_holder["status"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
