@@ -164,6 +164,8 @@ class Settings(BaseSettings):
             problems.append("OTP_DEV_ECHO: must be false in production")
         if self.otp_sender is OtpSenderKind.CONSOLE:
             problems.append("OTP_SENDER: the console sender cannot reach phones; use http")
+        elif not self.otp_http_url:
+            problems.append("OTP_HTTP_URL: required when OTP_SENDER=http")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS: wildcard '*' is not allowed in production")
         problems.extend(self._kms_problems())
