@@ -67,9 +67,7 @@ async def load_key_ring(db: Database, settings: Settings, clock: Clock) -> KeyRi
     """Previous keys verify until the active key's first activation plus the grace period;
     the activation time lives in the database so every instance agrees on it."""
     async with db.transaction() as conn:
-        activated_at = await auth_repo.key_activated_at(
-            conn, kid=settings.jwt_active_kid, now=clock.now()
-        )
+        activated_at = await auth_repo.key_activated_at(conn, kid=settings.jwt_active_kid, now=clock.now())
     return KeyRing(
         keys=settings.jwt_key_ring,
         active_kid=settings.jwt_active_kid,

@@ -239,18 +239,12 @@ def load_settings(**overrides: Any) -> Settings:
             settings = settings.model_copy(update={"otp_dev_echo": True})
     problems = settings.production_problems() if settings.is_production else settings.general_problems()
     if problems:
-        raise UnsafeSettingsError(
-            "refusing to start with unsafe settings:\n  - " + "\n  - ".join(problems)
-        )
+        raise UnsafeSettingsError("refusing to start with unsafe settings:\n  - " + "\n  - ".join(problems))
     return settings
 
 
 def _with_dev_keys(settings: Settings) -> Settings:
-    missing = {
-        name
-        for name in ("jwt_keys", "hmac_key", "local_kms_keys")
-        if not getattr(settings, name)
-    }
+    missing = {name for name in ("jwt_keys", "hmac_key", "local_kms_keys") if not getattr(settings, name)}
     if not missing:
         return settings
     dev_keys = _load_or_create_dev_keys(DEV_KEY_FILE)

@@ -42,7 +42,11 @@ async def login(h: Harness, mobile: str, *, device_id: str | None = None) -> dic
 
 
 async def sign_up(
-    h: Harness, mobile: str, *, role: Role = Role.SHIPPER, name: str = "Asha Transport",
+    h: Harness,
+    mobile: str,
+    *,
+    role: Role = Role.SHIPPER,
+    name: str = "Asha Transport",
     device_id: str | None = None,
 ) -> Session:
     first = await login(h, mobile, device_id=device_id)

@@ -21,7 +21,12 @@ class TestCreateStaffUser:
         admin = await admin_session(harness)
         response = await harness.client.post(
             "/v1/admin/users",
-            json={"mobile": "9812345678", "name": "KYC Desk", "role": "KYC_ADMIN", "email": "kyc@rodistaa.in"},
+            json={
+                "mobile": "9812345678",
+                "name": "KYC Desk",
+                "role": "KYC_ADMIN",
+                "email": "kyc@rodistaa.in",
+            },
             headers=admin.headers,
         )
         assert response.status_code == 201, response.text
@@ -34,7 +39,9 @@ class TestCreateStaffUser:
         assert staff.user_id == body["id"]
 
     async def test_anonymous_is_401(self, harness: Harness) -> None:
-        response = await harness.client.post("/v1/admin/users", json={"mobile": "9812345678", "name": "X", "role": "ADMIN"})
+        response = await harness.client.post(
+            "/v1/admin/users", json={"mobile": "9812345678", "name": "X", "role": "ADMIN"}
+        )
         assert (response.status_code, response.json()["code"]) == (401, "UNAUTHORIZED")
 
     @pytest.mark.parametrize("role", [Role.SHIPPER, Role.KYC_ADMIN, Role.FRANCHISE_DISTRICT])
@@ -42,7 +49,9 @@ class TestCreateStaffUser:
         await create_user_directly(harness, "+919700000001", role)
         caller = await sign_in(harness, "+919700000001")
         response = await harness.client.post(
-            "/v1/admin/users", json={"mobile": "9812345678", "name": "X", "role": "ADMIN"}, headers=caller.headers
+            "/v1/admin/users",
+            json={"mobile": "9812345678", "name": "X", "role": "ADMIN"},
+            headers=caller.headers,
         )
         assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
         assert len(await user_rows(harness)) == 1
@@ -51,7 +60,9 @@ class TestCreateStaffUser:
         admin = await admin_session(harness)
         await sign_up(harness, "+919812345678")
         response = await harness.client.post(
-            "/v1/admin/users", json={"mobile": "+919812345678", "name": "X", "role": "ADMIN"}, headers=admin.headers
+            "/v1/admin/users",
+            json={"mobile": "+919812345678", "name": "X", "role": "ADMIN"},
+            headers=admin.headers,
         )
         assert (response.status_code, response.json()["code"]) == (409, "MOBILE_TAKEN")
         assert len(await user_rows(harness)) == 2
@@ -85,7 +96,9 @@ class TestListUsers:
         assert len(body["data"]) == 2
         second = (await harness.client.get("/v1/admin/users?pageSize=2&page=2", headers=admin.headers)).json()
         assert {u["id"] for u in body["data"]}.isdisjoint({u["id"] for u in second["data"]})
-        units = (await harness.client.get("/v1/admin/users?role=FRANCHISE_UNIT", headers=admin.headers)).json()
+        units = (
+            await harness.client.get("/v1/admin/users?role=FRANCHISE_UNIT", headers=admin.headers)
+        ).json()
         assert units["meta"]["total"] == 3 and {u["role"] for u in units["data"]} == {"FRANCHISE_UNIT"}
 
     @pytest.mark.parametrize("query", ["page=0", "pageSize=101", "pageSize=0", "role=NOBODY"])

@@ -39,7 +39,9 @@ class TestErrorShapes:
         assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
 
     async def test_unknown_fields_are_refused(self, harness: Harness) -> None:
-        response = await harness.client.post("/v1/auth/otp", json={"mobile": "+919876543210", "role": "ADMIN"})
+        response = await harness.client.post(
+            "/v1/auth/otp", json={"mobile": "+919876543210", "role": "ADMIN"}
+        )
         assert response.status_code == 400
         assert response.json()["details"]["field"] == "role"
 

@@ -82,8 +82,11 @@ class TestSignUpAndSession:
         body = await login(harness, MOBILE)
         assert body["registrationRequired"] is False
         assert body["user"] == {
-            "id": user_id, "role": "FRANCHISE_UNIT", "name": "Staff Member",
-            "mobileMasked": "+91******3210", "status": "ACTIVE",
+            "id": user_id,
+            "role": "FRANCHISE_UNIT",
+            "name": "Staff Member",
+            "mobileMasked": "+91******3210",
+            "status": "ACTIVE",
             "createdAt": body["user"]["createdAt"],
         }
         assert body["tokenType"] == "Bearer" and body["expiresIn"] == 900
@@ -105,7 +108,9 @@ class TestRegistration:
         first = await login(harness, MOBILE)
         headers = {"Authorization": f"Bearer {first['token']}"}
         body = {"name": "Ravi", "role": "OPERATOR"}
-        assert (await harness.client.post("/v1/users/register", json=body, headers=headers)).status_code == 201
+        assert (
+            await harness.client.post("/v1/users/register", json=body, headers=headers)
+        ).status_code == 201
         again = await harness.client.post("/v1/users/register", json=body, headers=headers)
         assert (again.status_code, again.json()["code"]) == (409, "ALREADY_REGISTERED")
         assert len(await db_rows(harness, select(users))) == 1
@@ -128,7 +133,9 @@ class TestRegistration:
             ({"role": "SHIPPER"}, "name"),
         ],
     )
-    async def test_invalid_registration_names_the_field(self, harness: Harness, body: dict, field: str) -> None:
+    async def test_invalid_registration_names_the_field(
+        self, harness: Harness, body: dict, field: str
+    ) -> None:
         first = await login(harness, MOBILE)
         response = await harness.client.post(
             "/v1/users/register", json=body, headers={"Authorization": f"Bearer {first['token']}"}
@@ -186,7 +193,9 @@ class TestOtp:
         await create_user_directly(harness, MOBILE, Role.SHIPPER)
         code = await request_code(harness, MOBILE)
         body = {"mobile": MOBILE, "otp": code}
-        responses = await asyncio.gather(*(harness.client.post("/v1/auth/login", json=body) for _ in range(8)))
+        responses = await asyncio.gather(
+            *(harness.client.post("/v1/auth/login", json=body) for _ in range(8))
+        )
         assert sorted(r.status_code for r in responses) == [200] + [401] * 7
         assert len(await db_rows(harness, select(refresh_token_families))) == 1
 
@@ -248,7 +257,9 @@ class TestTokenRefusals:
     async def test_token_signed_with_another_key_is_refused(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
         claims = jwt.decode(session.token, options={"verify_signature": False})
-        forged = jwt.encode(claims, "another-secret-0123456789abcdef0123", algorithm="HS256", headers={"kid": "k1"})
+        forged = jwt.encode(
+            claims, "another-secret-0123456789abcdef0123", algorithm="HS256", headers={"kid": "k1"}
+        )
         unknown_kid = jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256", headers={"kid": "k9"})
         assert (await me(harness, {"Authorization": f"Bearer {forged}"}))[0] == 401
         assert (await me(harness, {"Authorization": f"Bearer {unknown_kid}"}))[0] == 401
@@ -268,7 +279,9 @@ class TestTokenRefusals:
         status, body = await me(harness, session.headers)
         assert (status, body["code"]) == (401, "UNAUTHORIZED")
 
-    @pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", "Basic abc", "Token xyz", "Bearer not.a.jwt"])
+    @pytest.mark.parametrize(
+        "header", ["", "Bearer", "Bearer ", "Basic abc", "Token xyz", "Bearer not.a.jwt"]
+    )
     async def test_missing_or_malformed_authorization(self, harness: Harness, header: str) -> None:
         status, body = await me(harness, {"Authorization": header} if header else {})
         assert (status, body["code"]) == (401, "UNAUTHORIZED")
@@ -277,7 +290,9 @@ class TestTokenRefusals:
 class TestRefreshRotation:
     async def test_reuse_after_grace_revokes_the_whole_family(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
-        rotated = (await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})).json()
+        rotated = (
+            await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
+        ).json()
         harness.clock.advance(seconds=31)
         reuse = await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
         assert (reuse.status_code, reuse.json()["code"]) == (401, "REFRESH_TOKEN_REUSED")
@@ -290,7 +305,9 @@ class TestRefreshRotation:
 
     async def test_retry_within_grace_window_gets_a_new_pair(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
-        lost = (await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})).json()
+        lost = (
+            await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
+        ).json()
         harness.clock.advance(seconds=10)
         retry = await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
         assert retry.status_code == 200
@@ -303,7 +320,9 @@ class TestRefreshRotation:
     async def test_retry_within_grace_then_continue(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
         await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
-        retry = (await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})).json()
+        retry = (
+            await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
+        ).json()
         nxt = await harness.client.post("/v1/auth/refresh", json={"refreshToken": retry["refreshToken"]})
         assert nxt.status_code == 200
         assert (await me(harness, {"Authorization": f"Bearer {nxt.json()['token']}"}))[0] == 200
@@ -319,7 +338,10 @@ class TestRefreshRotation:
     async def test_concurrent_refreshes_leave_one_live_token(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
         responses = await asyncio.gather(
-            *(harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token}) for _ in range(4))
+            *(
+                harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
+                for _ in range(4)
+            )
         )
         assert {r.status_code for r in responses} <= {200, 401}
         assert any(r.status_code == 200 for r in responses)
@@ -337,7 +359,9 @@ class TestDeviceBinding:
         status, body = await me(harness, bearer)
         assert (status, body["code"]) == (401, "DEVICE_MISMATCH")
         response = await harness.client.post(
-            "/v1/auth/refresh", json={"refreshToken": session.refresh_token}, headers={"X-Device-Id": "phone-B"}
+            "/v1/auth/refresh",
+            json={"refreshToken": session.refresh_token},
+            headers={"X-Device-Id": "phone-B"},
         )
         assert (response.status_code, response.json()["code"]) == (401, "DEVICE_MISMATCH")
         bindings = await db_rows(harness, select(device_bindings))
@@ -351,7 +375,11 @@ class TestDeviceBinding:
 class TestAccountStatus:
     @pytest.mark.parametrize(
         ("status", "code"),
-        [("BLOCKED", "ACCOUNT_BLOCKED"), ("SUSPENDED", "ACCOUNT_SUSPENDED"), ("INACTIVE", "ACCOUNT_INACTIVE")],
+        [
+            ("BLOCKED", "ACCOUNT_BLOCKED"),
+            ("SUSPENDED", "ACCOUNT_SUSPENDED"),
+            ("INACTIVE", "ACCOUNT_INACTIVE"),
+        ],
     )
     async def test_status_is_reread_on_every_request(self, harness: Harness, status: str, code: str) -> None:
         session = await sign_up(harness, MOBILE)

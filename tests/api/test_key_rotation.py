@@ -17,8 +17,12 @@ def old_key_token(user_id: str, session_id: str, clock: FakeClock) -> str:
     """What an instance still running the old configuration signs during a rolling deploy."""
     service = TokenService(KeyRing({"k1": TEST_JWT_SECRET.encode()}, "k1"), "rodistaa-core", "rodistaa-api")
     token, _ = service.issue(
-        subject=user_id, token_type="access", ttl=timedelta(minutes=15), now=clock.now(),
-        role="SHIPPER", session_id=session_id,
+        subject=user_id,
+        token_type="access",
+        ttl=timedelta(minutes=15),
+        now=clock.now(),
+        role="SHIPPER",
+        session_id=session_id,
     )
     return token
 

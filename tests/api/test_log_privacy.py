@@ -23,19 +23,34 @@ async def test_full_login_log_stream_has_no_secrets(clean_database: str) -> None
             code = (await h.client.post("/v1/auth/otp", json={"mobile": "98765 43210"})).json()["devOtp"]
             wrong = f"{(int(code) + 1) % 1_000_000:06d}"
             await h.client.post("/v1/auth/login", json={"mobile": MOBILE, "otp": wrong})
-            login = await h.client.post("/v1/auth/login", json={"mobile": MOBILE, "otp": code, "deviceId": "device-0001"})
+            login = await h.client.post(
+                "/v1/auth/login", json={"mobile": MOBILE, "otp": code, "deviceId": "device-0001"}
+            )
             signup_token = login.json()["token"]
             registered = await h.client.post(
-                "/v1/users/register", json={"name": "Asha", "role": "SHIPPER", "email": "asha@example.in"},
+                "/v1/users/register",
+                json={"name": "Asha", "role": "SHIPPER", "email": "asha@example.in"},
                 headers={"Authorization": f"Bearer {signup_token}", **device},
             )
             body = registered.json()
             auth = {"Authorization": f"Bearer {body['token']}", **device}
             assert (await h.client.get("/v1/users/me", headers=auth)).status_code == 200
-            refreshed = await h.client.post("/v1/auth/refresh", json={"refreshToken": body["refreshToken"]}, headers=device)
-            await h.client.post("/v1/auth/logout", headers={"Authorization": f"Bearer {refreshed.json()['token']}", **device})
-            secrets += [code, wrong, signup_token, body["token"], body["refreshToken"],
-                        refreshed.json()["token"], refreshed.json()["refreshToken"], "asha@example.in"]
+            refreshed = await h.client.post(
+                "/v1/auth/refresh", json={"refreshToken": body["refreshToken"]}, headers=device
+            )
+            await h.client.post(
+                "/v1/auth/logout", headers={"Authorization": f"Bearer {refreshed.json()['token']}", **device}
+            )
+            secrets += [
+                code,
+                wrong,
+                signup_token,
+                body["token"],
+                body["refreshToken"],
+                refreshed.json()["token"],
+                refreshed.json()["refreshToken"],
+                "asha@example.in",
+            ]
     finally:
         configure_logging("INFO")
 
@@ -48,4 +63,3 @@ async def test_full_login_log_stream_has_no_secrets(clean_database: str) -> None
     assert any(line.get("route") == "/v1/auth/login" for line in lines)
     for secret in secrets:
         assert secret not in text, "a secret value reached the log stream"
-

@@ -32,7 +32,9 @@ class ConsoleOtpSender:
 class HttpOtpSender:
     """POSTs `{to, message}` with a bearer token; any failure is a 503 to the caller."""
 
-    def __init__(self, url: str, token: str | None, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None, timeout_s: float, client: httpx.AsyncClient | None = None
+    ) -> None:
         self._url = url
         self._token = token
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
@@ -41,7 +43,9 @@ class HttpOtpSender:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         message = f"Your Rodistaa code is {code}. It expires in {ttl_s // 60} minutes."
         try:
-            response = await self._client.post(self._url, json={"to": mobile, "message": message}, headers=headers)
+            response = await self._client.post(
+                self._url, json={"to": mobile, "message": message}, headers=headers
+            )
             response.raise_for_status()
         except httpx.HTTPError as exc:
             log.warning("otp_delivery_failed", to=mask_phone(mobile), error=type(exc).__name__)

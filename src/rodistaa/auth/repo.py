@@ -59,9 +59,7 @@ class OtpRow:
 
 
 async def get_otp(conn: AsyncConnection, mobile: str) -> OtpRow | None:
-    row = (
-        await conn.execute(select(otp_codes).where(otp_codes.c.mobile == mobile))
-    ).mappings().first()
+    row = (await conn.execute(select(otp_codes).where(otp_codes.c.mobile == mobile))).mappings().first()
     if row is None:
         return None
     return OtpRow(row["code_hash"], row["attempts"], row["expires_at"], row["consumed_at"])
@@ -118,7 +116,10 @@ async def insert_refresh_token(
 ) -> None:
     await conn.execute(
         refresh_tokens.insert().values(
-            id=token_id, family_id=family_id, token_hash=token_hash, created_at=now,
+            id=token_id,
+            family_id=family_id,
+            token_hash=token_hash,
+            created_at=now,
             expires_at=expires_at,
         )
     )
@@ -148,9 +149,14 @@ async def _find_refresh_token(conn: AsyncConnection, condition: Any) -> RefreshT
     fam = refresh_token_families
     query = (
         select(
-            refresh_tokens.c.id, refresh_tokens.c.family_id, refresh_tokens.c.expires_at,
-            refresh_tokens.c.used_at, refresh_tokens.c.replaced_by_id, fam.c.user_id,
-            fam.c.device_id, fam.c.revoked_at,
+            refresh_tokens.c.id,
+            refresh_tokens.c.family_id,
+            refresh_tokens.c.expires_at,
+            refresh_tokens.c.used_at,
+            refresh_tokens.c.replaced_by_id,
+            fam.c.user_id,
+            fam.c.device_id,
+            fam.c.revoked_at,
         )
         .join(fam, fam.c.id == refresh_tokens.c.family_id)
         .where(condition)
@@ -159,9 +165,14 @@ async def _find_refresh_token(conn: AsyncConnection, condition: Any) -> RefreshT
     if row is None:
         return None
     return RefreshTokenRow(
-        id=row["id"], family_id=row["family_id"], user_id=row["user_id"],
-        device_id=row["device_id"], expires_at=row["expires_at"], used_at=row["used_at"],
-        replaced_by_id=row["replaced_by_id"], family_revoked=row["revoked_at"] is not None,
+        id=row["id"],
+        family_id=row["family_id"],
+        user_id=row["user_id"],
+        device_id=row["device_id"],
+        expires_at=row["expires_at"],
+        used_at=row["used_at"],
+        replaced_by_id=row["replaced_by_id"],
+        family_revoked=row["revoked_at"] is not None,
     )
 
 
@@ -240,8 +251,6 @@ async def key_activated_at(conn: AsyncConnection, *, kid: str, now: datetime) ->
     stmt = _upsert(conn)(jwt_key_activations).values(kid=kid, activated_at=now)
     await conn.execute(stmt.on_conflict_do_nothing(index_elements=[jwt_key_activations.c.kid]))
     activated: datetime = (
-        await conn.execute(
-            select(jwt_key_activations.c.activated_at).where(jwt_key_activations.c.kid == kid)
-        )
+        await conn.execute(select(jwt_key_activations.c.activated_at).where(jwt_key_activations.c.kid == kid))
     ).scalar_one()
     return activated

@@ -22,7 +22,9 @@ def client_ip(request: Request) -> str:
 
 
 @router.post("/otp", response_model=OtpResponse, responses=ERROR_RESPONSES)
-async def request_otp(body: OtpRequest, request: Request, response: Response, services: ServicesDep) -> OtpResponse:
+async def request_otp(
+    body: OtpRequest, request: Request, response: Response, services: ServicesDep
+) -> OtpResponse:
     issued = await services.auth.request_otp(body.mobile, client_ip=client_ip(request))
     response.headers.update(issued.limit.headers(0))
     return OtpResponse(
@@ -33,7 +35,9 @@ async def request_otp(body: OtpRequest, request: Request, response: Response, se
 
 
 @router.post("/login", response_model=AuthResponse, responses=ERROR_RESPONSES)
-async def login(body: LoginRequest, request: Request, response: Response, services: ServicesDep) -> AuthResponse:
+async def login(
+    body: LoginRequest, request: Request, response: Response, services: ServicesDep
+) -> AuthResponse:
     result = await services.auth.login(
         body.mobile, body.otp, device_id=body.deviceId, client_ip=client_ip(request)
     )
@@ -41,12 +45,17 @@ async def login(body: LoginRequest, request: Request, response: Response, servic
     if result.tokens is None or result.user is None:
         assert result.signup_token is not None
         return AuthResponse(
-            token=result.signup_token, refreshToken=None, user=None,
-            expiresIn=15 * 60, registrationRequired=True,
+            token=result.signup_token,
+            refreshToken=None,
+            user=None,
+            expiresIn=15 * 60,
+            registrationRequired=True,
         )
     return AuthResponse(
-        token=result.tokens.access_token, refreshToken=result.tokens.refresh_token,
-        user=UserOut.of(result.user), expiresIn=result.tokens.expires_in_s,
+        token=result.tokens.access_token,
+        refreshToken=result.tokens.refresh_token,
+        user=UserOut.of(result.user),
+        expiresIn=result.tokens.expires_in_s,
     )
 
 
@@ -58,7 +67,9 @@ async def refresh(
 ) -> AuthResponse:
     user, tokens = await services.auth.refresh(body.refreshToken, device_header=x_device_id)
     return AuthResponse(
-        token=tokens.access_token, refreshToken=tokens.refresh_token, user=UserOut.of(user),
+        token=tokens.access_token,
+        refreshToken=tokens.refresh_token,
+        user=UserOut.of(user),
         expiresIn=tokens.expires_in_s,
     )
 

@@ -33,7 +33,13 @@ from rodistaa.core.roles import Role, UserStatus
 from rodistaa.db.engine import Database
 from rodistaa.http.ratelimit import LimitResult, RateLimiter
 from rodistaa.security.otp import generate_otp, hash_otp
-from rodistaa.security.tokens import TokenClaims, TokenError, TokenService, hash_refresh_token, new_refresh_token
+from rodistaa.security.tokens import (
+    TokenClaims,
+    TokenError,
+    TokenService,
+    hash_refresh_token,
+    new_refresh_token,
+)
 from rodistaa.settings import Settings
 from rodistaa.users import repo as users_repo
 from rodistaa.users.repo import MobileAlreadyRegistered, UserRecord
@@ -99,9 +105,7 @@ class AuthService:
     # --- login codes ---------------------------------------------------------------------------
 
     async def request_otp(self, mobile: str, *, client_ip: str) -> OtpIssued:
-        limit = await self._limiter.enforce(
-            [("otp_request_phone", mobile), ("otp_request_ip", client_ip)]
-        )
+        limit = await self._limiter.enforce([("otp_request_phone", mobile), ("otp_request_ip", client_ip)])
         code = generate_otp()
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -117,9 +121,7 @@ class AuthService:
         dev_code = code if self._settings.otp_dev_echo else None
         return OtpIssued(self._settings.otp_ttl_s, limit, dev_code)
 
-    async def login(
-        self, mobile: str, code: str, *, device_id: str | None, client_ip: str
-    ) -> LoginResult:
+    async def login(self, mobile: str, code: str, *, device_id: str | None, client_ip: str) -> LoginResult:
         limit = await self._limiter.enforce([("login_phone", mobile), ("login_ip", client_ip)])
         await self._consume_otp(mobile, code)
         now = self._clock.now()
@@ -127,7 +129,10 @@ class AuthService:
             user = await users_repo.get_by_mobile(conn, mobile)
             if user is None:
                 signup, _ = self._tokens.issue(
-                    subject=mobile, token_type="signup", ttl=SIGNUP_TOKEN_TTL, now=now,
+                    subject=mobile,
+                    token_type="signup",  # noqa: S106 - a token kind, not a secret
+                    ttl=SIGNUP_TOKEN_TTL,
+                    now=now,
                     device_id=device_id,
                 )
                 return LoginResult(None, None, signup, limit)
@@ -145,8 +150,11 @@ class AuthService:
             if stored.attempts >= max_attempts:
                 raise OtpLocked()
             if await repo.consume_otp(
-                conn, mobile=mobile, code_hash=hash_otp(self._hmac_key, mobile, code),
-                max_attempts=max_attempts, now=now,
+                conn,
+                mobile=mobile,
+                code_hash=hash_otp(self._hmac_key, mobile, code),
+                max_attempts=max_attempts,
+                now=now,
             ):
                 return
             await repo.count_wrong_otp(conn, mobile=mobile, code_hash=stored.code_hash)
@@ -187,7 +195,7 @@ class AuthService:
         )
         access_token, _ = self._tokens.issue(
             subject=user_id,
-            token_type="access",
+            token_type="access",  # noqa: S106 - a token kind, not a secret
             ttl=timedelta(seconds=self._settings.access_token_ttl_s),
             now=now,
             role=str(role),
@@ -196,7 +204,9 @@ class AuthService:
         )
         return SessionTokens(access_token, refresh_token, self._settings.access_token_ttl_s)
 
-    async def refresh(self, refresh_token: str, *, device_header: str | None) -> tuple[UserRecord, SessionTokens]:
+    async def refresh(
+        self, refresh_token: str, *, device_header: str | None
+    ) -> tuple[UserRecord, SessionTokens]:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             row = await repo.find_refresh_token(conn, hash_refresh_token(refresh_token))
@@ -293,8 +303,14 @@ class AuthService:
                 raise AlreadyRegistered()
             try:
                 user = await users_repo.insert(
-                    conn, user_id=new_user_id(role.value), mobile=claims.subject, name=name,
-                    email=email, role=role, created_by=None, now=now,
+                    conn,
+                    user_id=new_user_id(role.value),
+                    mobile=claims.subject,
+                    name=name,
+                    email=email,
+                    role=role,
+                    created_by=None,
+                    now=now,
                 )
             except MobileAlreadyRegistered as exc:
                 raise AlreadyRegistered() from exc

@@ -45,6 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
 # Deterministic constraint names so that migrations can drop what they create on any backend.
 metadata = MetaData(
     naming_convention={
@@ -75,8 +76,7 @@ users = Table(
     _timestamp("created_at"),
     _timestamp("updated_at"),
     CheckConstraint(
-        "role IN ('SHIPPER','OPERATOR','DRIVER','ADMIN','FRANCHISE_UNIT',"
-        "'FRANCHISE_DISTRICT','KYC_ADMIN')",
+        "role IN ('SHIPPER','OPERATOR','DRIVER','ADMIN','FRANCHISE_UNIT','FRANCHISE_DISTRICT','KYC_ADMIN')",
         name="role",
     ),
     CheckConstraint("status IN ('ACTIVE','INACTIVE','BLOCKED','SUSPENDED')", name="status"),

@@ -53,7 +53,9 @@ def require_role(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
 AdminActor = Annotated[Actor, Depends(require_role(Role.ADMIN))]
 
 
-def ensure_visible(actor: Actor, owner_id: str | None, *, staff: frozenset[Role] = frozenset({Role.ADMIN})) -> None:
+def ensure_visible(
+    actor: Actor, owner_id: str | None, *, staff: frozenset[Role] = frozenset({Role.ADMIN})
+) -> None:
     """The single ownership rule later domains use: the owner and staff roles see a resource;
     everyone else gets 404 as if it did not exist."""
     if actor.role in staff or (owner_id is not None and owner_id == actor.user_id):

@@ -25,6 +25,23 @@ _HANDLER_NAME = "rodistaa"
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at write time.
+
+    Test runners and some process managers swap ``sys.stdout``; a handler holding the old object
+    would write to a closed stream.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_STDOUT = _CurrentStdout()
+
+
 def configure_logging(
     level: str = "INFO", *, json: bool = True, stream: IO[str] | None = None
 ) -> None:
@@ -34,7 +51,7 @@ def configure_logging(
     """
     level_no = _level_number(level)
     _configure_structlog(level_no)
-    _install_root_handler(level_no, json=json, stream=stream if stream is not None else sys.stdout)
+    _install_root_handler(level_no, json=json, stream=stream if stream is not None else _STDOUT)
     _route_uvicorn_to_root()
 
 
@@ -83,8 +100,8 @@ def _configure_structlog(level_no: int) -> None:
     )
 
 
-def _install_root_handler(level_no: int, *, json: bool, stream: IO[str]) -> None:
-    handler = logging.StreamHandler(stream)
+def _install_root_handler(level_no: int, *, json: bool, stream: IO[str] | _CurrentStdout) -> None:
+    handler: logging.StreamHandler[IO[str] | _CurrentStdout] = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_formatter(json=json))
     root = logging.getLogger()

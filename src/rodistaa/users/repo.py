@@ -80,8 +80,13 @@ async def insert(
     except IntegrityError as exc:
         raise MobileAlreadyRegistered() from exc
     return UserRecord(
-        id=user_id, mobile=mobile, name=name, email=email, role=role,
-        status=UserStatus.ACTIVE, created_at=now,
+        id=user_id,
+        mobile=mobile,
+        name=name,
+        email=email,
+        role=role,
+        status=UserStatus.ACTIVE,
+        created_at=now,
     )
 
 

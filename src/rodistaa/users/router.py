@@ -46,8 +46,10 @@ async def register(body: RegisterRequest, request: Request, services: ServicesDe
         raise ValidationFailed.for_field("mobile", "must be the phone number that was verified")
     user, tokens = await services.auth.register(claims, name=body.name, role=body.role, email=body.email)
     return RegisterResponse(
-        **UserOut.of(user).model_dump(), token=tokens.access_token,
-        refreshToken=tokens.refresh_token, expiresIn=tokens.expires_in_s,
+        **UserOut.of(user).model_dump(),
+        token=tokens.access_token,
+        refreshToken=tokens.refresh_token,
+        expiresIn=tokens.expires_in_s,
     )
 
 

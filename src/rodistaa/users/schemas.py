@@ -34,8 +34,12 @@ class UserOut(BaseModel):
     @classmethod
     def of(cls, user: UserRecord) -> UserOut:
         return cls(
-            id=user.id, role=user.role, name=user.name, mobileMasked=mask_phone(user.mobile),
-            status=user.status.value, createdAt=user.created_at,
+            id=user.id,
+            role=user.role,
+            name=user.name,
+            mobileMasked=mask_phone(user.mobile),
+            status=user.status.value,
+            createdAt=user.created_at,
         )
 
 

@@ -33,8 +33,14 @@ class UserService:
         async with self._db.transaction() as conn:
             try:
                 return await repo.insert(
-                    conn, user_id=new_user_id(role.value), mobile=mobile, name=name, email=email,
-                    role=role, created_by=created_by, now=self._clock.now(),
+                    conn,
+                    user_id=new_user_id(role.value),
+                    mobile=mobile,
+                    name=name,
+                    email=email,
+                    role=role,
+                    created_by=created_by,
+                    now=self._clock.now(),
                 )
             except MobileAlreadyRegistered as exc:
                 raise MobileTaken() from exc

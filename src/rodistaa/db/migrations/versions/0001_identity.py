@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001_identity"
 down_revision = None
 branch_labels = None
@@ -21,9 +20,7 @@ def upgrade() -> None:
         "booking_day_counters",
         sa.Column("day", sa.String(length=8), nullable=False),
         sa.Column("last_value", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint(
-            "last_value > 0", name=op.f("ck_booking_day_counters_last_value_positive")
-        ),
+        sa.CheckConstraint("last_value > 0", name=op.f("ck_booking_day_counters_last_value_positive")),
         sa.PrimaryKeyConstraint("day", name=op.f("pk_booking_day_counters")),
     )
     op.create_table(
@@ -56,9 +53,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=120), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column(
-            "status", sa.String(length=16), server_default=sa.text("'ACTIVE'"), nullable=False
-        ),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'ACTIVE'"), nullable=False),
         sa.Column("franchise_id", sa.String(length=64), nullable=True),
         sa.Column("created_by", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -79,15 +74,11 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(length=128), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_device_bindings_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_device_bindings_user_id_users")),
         sa.PrimaryKeyConstraint("user_id", "device_id", name=op.f("pk_device_bindings")),
     )
     with op.batch_alter_table("device_bindings", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_device_bindings_device_id"), ["device_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_device_bindings_device_id"), ["device_id"], unique=False)
 
     op.create_table(
         "refresh_token_families",
@@ -103,9 +94,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_token_families")),
     )
     with op.batch_alter_table("refresh_token_families", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_refresh_token_families_user_id"), ["user_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_refresh_token_families_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "refresh_tokens",
@@ -125,9 +114,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
     )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_refresh_tokens_family_id"), ["family_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_refresh_tokens_family_id"), ["family_id"], unique=False)
 
 
 def downgrade() -> None:
