@@ -113,9 +113,7 @@ def test_masked_forms_are_stable(masked: str) -> None:
     national=NATIONAL_NUMBERS,
     prefix=st.sampled_from(["", "+91", "91", "0", "+91 ", "+91-"]),
 )
-def test_contiguous_mobile_never_survives(
-    before: str, after: str, national: str, prefix: str
-) -> None:
+def test_contiguous_mobile_never_survives(before: str, after: str, national: str, prefix: str) -> None:
     masked = mask_text(f"{before}{prefix}{national}{after}")
     assert national not in masked
 
@@ -142,9 +140,7 @@ def test_grouped_mobile_never_survives(
     aadhaar=st.from_regex(r"[2-9][0-9]{11}", fullmatch=True),
     separator=st.sampled_from(["", " ", "-"]),
 )
-def test_aadhaar_keeps_at_most_the_last_four(
-    before: str, after: str, aadhaar: str, separator: str
-) -> None:
+def test_aadhaar_keeps_at_most_the_last_four(before: str, after: str, aadhaar: str, separator: str) -> None:
     grouped = separator.join([aadhaar[:4], aadhaar[4:8], aadhaar[8:]])
     masked = mask_text(f"{before}{grouped}{after}")
     assert aadhaar[:8] not in masked
@@ -250,7 +246,7 @@ class Profile:
 def test_mask_value_recurses_and_redacts_by_key() -> None:
     when = datetime(2025, 1, 1, tzinfo=UTC)
     ident = UUID(int=7)
-    value: dict[str, Any] = {
+    value: dict[Any, Any] = {
         "mobile": "+919876543210",
         "OTP": "not even digits",
         "nested": {

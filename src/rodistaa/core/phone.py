@@ -34,9 +34,7 @@ def normalize_indian_mobile(raw: str) -> str:
     compact = _compact(raw)
     national = _national_part(compact)
     if not _NATIONAL_RE.fullmatch(national):
-        raise InvalidPhoneNumber(
-            "mobile number must be an Indian mobile number: 10 digits starting with 6-9"
-        )
+        raise InvalidPhoneNumber("mobile number must be an Indian mobile number: 10 digits starting with 6-9")
     return COUNTRY_CODE + national
 
 
@@ -68,9 +66,7 @@ def _compact(raw: object) -> str:
     if not text:
         raise InvalidPhoneNumber("mobile number is required")
     if len(text) > _MAX_INPUT_LEN or not _SHAPE_RE.fullmatch(text):
-        raise InvalidPhoneNumber(
-            "mobile number may contain only digits, a leading +, spaces and dashes"
-        )
+        raise InvalidPhoneNumber("mobile number may contain only digits, a leading +, spaces and dashes")
     return text.replace(" ", "").replace("-", "")
 
 

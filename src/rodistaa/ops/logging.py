@@ -42,9 +42,7 @@ class _CurrentStdout:
 _STDOUT = _CurrentStdout()
 
 
-def configure_logging(
-    level: str = "INFO", *, json: bool = True, stream: IO[str] | None = None
-) -> None:
+def configure_logging(level: str = "INFO", *, json: bool = True, stream: IO[str] | None = None) -> None:
     """Configure structlog and the stdlib root logger; safe to call again to reconfigure.
 
     Raises ``ValueError`` for an unknown level name.
@@ -61,9 +59,7 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
         configure_logging()
     # No positional None: the stdlib factory would hand back the root logger instead of naming
     # the logger after the calling module.
-    logger: FilteringBoundLogger = (
-        structlog.get_logger() if name is None else structlog.get_logger(name)
-    )
+    logger: FilteringBoundLogger = structlog.get_logger() if name is None else structlog.get_logger(name)
     return logger
 
 

@@ -67,9 +67,7 @@ SENSITIVE_KEYS: Final[frozenset[str]] = frozenset(
     }
 )
 # Compared without "_" and "-" so dev_otp, devOtp, x_api_key and set_cookie all match.
-_COMPACT_SENSITIVE_KEYS: Final = frozenset(
-    key.replace("_", "").replace("-", "") for key in SENSITIVE_KEYS
-)
+_COMPACT_SENSITIVE_KEYS: Final = frozenset(key.replace("_", "").replace("-", "") for key in SENSITIVE_KEYS)
 _SENSITIVE_SUFFIXES: Final = ("_token", "_secret", "-token", "-secret")
 _SENSITIVE_CAMEL_SUFFIXES: Final = ("Token", "Secret")
 
