@@ -19,7 +19,7 @@ from sqlalchemy import text
 from rodistaa.app import create_app
 from rodistaa.db import migrate
 from rodistaa.db.engine import create_engine
-from rodistaa.db.tables import metadata
+from rodistaa.db.schema import metadata
 from rodistaa.settings import Environment, Settings
 from tests.databases import BACKENDS, fresh_database, require_backend
 

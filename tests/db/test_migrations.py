@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from rodistaa.db import migrate
 from rodistaa.db.engine import create_engine
-from rodistaa.db.tables import metadata
+from rodistaa.db.schema import metadata
 from tests.databases import BACKENDS, fresh_database, require_backend
 
 T = TypeVar("T")
@@ -55,9 +55,7 @@ def _table_names(url: str) -> set[str]:
 
 
 def _current_heads(url: str) -> set[str]:
-    return _inspect_sync(
-        url, lambda conn: set(MigrationContext.configure(conn).get_current_heads())
-    )
+    return _inspect_sync(url, lambda conn: set(MigrationContext.configure(conn).get_current_heads()))
 
 
 def _drift(url: str) -> list[Any]:
@@ -74,7 +72,7 @@ def _check_constraint_names(url: str) -> dict[str, set[str]]:
     def collect(conn: Connection) -> dict[str, set[str]]:
         inspector = inspect(conn)
         return {
-            name: {ck["name"] for ck in inspector.get_check_constraints(name)}
+            name: {str(ck["name"]) for ck in inspector.get_check_constraints(name)}
             for name in metadata.tables
         }
 
@@ -136,9 +134,7 @@ class TestRevisionGraph:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 class TestMigrationsOnDatabase:
-    def test_upgrade_creates_exactly_the_metadata_tables(
-        self, backend: str, tmp_path: Path
-    ) -> None:
+    def test_upgrade_creates_exactly_the_metadata_tables(self, backend: str, tmp_path: Path) -> None:
         require_backend(backend)
         with fresh_database(backend, tmp_path) as url:
             assert _table_names(url) == set()

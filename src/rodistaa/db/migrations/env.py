@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from rodistaa.db.engine import create_engine
-from rodistaa.db.tables import metadata
+from rodistaa.db.schema import metadata
 
 config = context.config
 
