@@ -96,9 +96,7 @@ class TestProductionBaseline:
     def test_secret_of_exactly_the_minimum_length_is_accepted(self) -> None:
         exact = "x" * MIN_SECRET_BYTES
         settings = load_settings(
-            **production(
-                jwt_keys=f"k2026a:{JWT_KEY_A},k2026b:{exact}", hmac_key="h" * MIN_SECRET_BYTES
-            )
+            **production(jwt_keys=f"k2026a:{JWT_KEY_A},k2026b:{exact}", hmac_key="h" * MIN_SECRET_BYTES)
         )
         assert settings.jwt_key_ring["k2026b"] == exact.encode()
 
@@ -226,13 +224,9 @@ class TestEnvironment:
             load_settings(**values)
         assert blamed(str(excinfo.value)) == {"JWT_ACTIVE_KID"}
 
-    def test_whole_production_config_from_environment(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_whole_production_config_from_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for name, value in SAFE_PRODUCTION.items():
-            monkeypatch.setenv(
-                name.upper(), str(value).lower() if isinstance(value, bool) else value
-            )
+            monkeypatch.setenv(name.upper(), str(value).lower() if isinstance(value, bool) else value)
         settings = load_settings()
         assert settings.env is Environment.PRODUCTION
         assert settings.database_url == SAFE_PRODUCTION["database_url"]
@@ -258,16 +252,12 @@ class TestEnvironment:
         settings = load_settings(**values)
         assert settings.cors_origins == ["https://a.example", "https://b.example"]
 
-    def test_cors_origins_tolerate_spaces_and_empty_entries(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_cors_origins_tolerate_spaces_and_empty_entries(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("CORS_ORIGINS", " https://a.example , ,https://b.example,")
         settings = load_settings(env="test", jwt_keys=f"k1:{JWT_KEY_A}", jwt_active_kid="k1")
         assert settings.cors_origins == ["https://a.example", "https://b.example"]
 
-    def test_wildcard_cors_from_environment_is_refused(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_wildcard_cors_from_environment_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("CORS_ORIGINS", "*")
         values = production()
         del values["cors_origins"]
@@ -306,9 +296,7 @@ class TestDevelopment:
         content = (isolated / DEV_KEY_FILE).read_text()
         second = load_settings(env="development")
         assert second.jwt_keys == first.jwt_keys
-        assert (
-            second.jwt_key_ring[second.jwt_active_kid] == first.jwt_key_ring[first.jwt_active_kid]
-        )
+        assert second.jwt_key_ring[second.jwt_active_kid] == first.jwt_key_ring[first.jwt_active_kid]
         assert second.hmac_key == first.hmac_key
         assert second.local_kms_keys == first.local_kms_keys
         assert (isolated / DEV_KEY_FILE).read_text() == content
@@ -344,9 +332,7 @@ class TestDevelopment:
     def test_otp_dev_echo_explicit_false_is_kept(self) -> None:
         assert load_settings(env="development", otp_dev_echo=False).otp_dev_echo is False
 
-    def test_otp_dev_echo_false_from_environment_is_kept(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_otp_dev_echo_false_from_environment_is_kept(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("OTP_DEV_ECHO", "false")
         assert load_settings(env="development").otp_dev_echo is False
 

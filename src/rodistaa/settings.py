@@ -1,6 +1,6 @@
 """One Settings object, read from the environment and an optional `.env` file (12-factor).
 
-`Settings.check_production_safety()` lists every unsafe value; `load_settings()` refuses to
+`Settings.production_problems()` lists every unsafe value; `load_settings()` refuses to
 return settings for `ENV=production` while any is present, naming the setting. In development,
 missing secrets come from a key file generated on first run (`var/dev-keys.json`) so that
 `make run` needs no configuration.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config()
+    # Alembic binds its output stream at import time; bind it now so redirection works.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser treats % as interpolation; URLs with escaped passwords contain it.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
