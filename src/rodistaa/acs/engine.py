@@ -1,0 +1,269 @@
+"""The decision (ACS.md §4), computed purely in memory from an event, its context and the
+prefetched facts. No I/O happens here: persisting effects is `acs.effects`, fetching facts is
+the caller's fact provider.
+
+Rules for the event type run in priority order. Every matched enforce rule contributes its
+actions; shadow rules are recorded as would-have-matched and act on nothing. The decision is
+REJECT if any matched rule rejects (the highest-priority reject gives code, message and status),
+else THROTTLE, else ALLOW with `proceed` outcomes and redactions. A rule whose evaluation errors
+is *errored*, never matched; a critical enforce rule that errors fails closed (ACS_UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from rodistaa.acs import actions as acts
+from rodistaa.acs.bundle import Bundle, Rule
+from rodistaa.acs.contract import DEFAULT_SYSTEM_CONFIG
+from rodistaa.acs.lang import ExpressionEvaluationError, FactRequest
+
+FAIL_CLOSED_CODE = "ACS_UNAVAILABLE"
+DEFAULT_REJECT_STATUS = 403
+THROTTLE_STATUS = 429
+DEFAULT_RETRY_AFTER_S = 60
+
+
+class Outcome(StrEnum):
+    ALLOW = "ALLOW"
+    REJECT = "REJECT"
+    THROTTLE = "THROTTLE"
+
+
+@dataclass(frozen=True)
+class AcsEvent:
+    """An event a service raises: `{type, id, at, payload}` plus the acting context `ctx`
+    (userId, userRole in lower case, userKycStatus, operatorId, deviceId, ip)."""
+
+    type: str
+    id: str
+    at: datetime
+    ctx: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def at_ms(self) -> int:
+        return int(self.at.timestamp() * 1000)
+
+    def as_context(self) -> dict[str, Any]:
+        at = self.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return {"type": self.type, "id": self.id, "at": at, "payload": dict(self.payload)}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A side-effect action of a matched enforce rule, parameters resolved."""
+
+    rule_id: str
+    rule_version: int
+    action: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule_id: str
+    rule_version: int
+    priority: int
+    severity: str
+    shadow: bool
+    reasons: Mapping[str, Any]  # the value of every path (and data call) the condition read
+    actions: tuple[tuple[str, Mapping[str, Any]], ...]
+    action_errors: tuple[str, ...] = ()
+    audit: bool = False
+
+
+@dataclass(frozen=True)
+class RuleError:
+    rule_id: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    event_id: str
+    event_type: str
+    revision: str
+    code: str | None = None
+    message: str | None = None
+    status: int | None = None
+    rule_id: str | None = None
+    retry_after_s: int | None = None
+    matched: tuple[RuleMatch, ...] = ()
+    shadow_matched: tuple[RuleMatch, ...] = ()
+    errors: tuple[RuleError, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    redactions: tuple[Mapping[str, Any], ...] = ()
+    proceed: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOW
+
+    def to_dict(self) -> dict[str, Any]:
+        def match(m: RuleMatch) -> dict[str, Any]:
+            return {
+                "ruleId": m.rule_id, "version": m.rule_version, "priority": m.priority,
+                "severity": m.severity, "reasons": dict(m.reasons),
+                "actions": [{name: dict(params)} for name, params in m.actions],
+                "actionErrors": list(m.action_errors),
+            }  # fmt: skip
+
+        return {
+            "outcome": self.outcome.value, "eventId": self.event_id, "eventType": self.event_type,
+            "revision": self.revision, "code": self.code, "message": self.message,
+            "status": self.status, "ruleId": self.rule_id, "retryAfterSec": self.retry_after_s,
+            "matched": [match(m) for m in self.matched],
+            "shadowMatched": [match(m) for m in self.shadow_matched],
+            "errors": [{"ruleId": e.rule_id, "severity": e.severity, "message": e.message} for e in self.errors],
+            "redactions": [dict(r) for r in self.redactions], "proceed": list(self.proceed),
+        }  # fmt: skip
+
+
+def build_context(
+    event: AcsEvent, facts_context: Mapping[str, Any], system_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The evaluation context: the event, its actor, the thresholds and the provider's names."""
+    context = dict(facts_context)
+    context["event"] = event.as_context()
+    context["ctx"] = dict(event.ctx)
+    context["system"] = {"config": dict(system_config or DEFAULT_SYSTEM_CONFIG)}
+    return context
+
+
+def fact_requests(bundle: Bundle, event_type: str, context: Mapping[str, Any], now_ms: int) -> list[FactRequest]:
+    """Every data-backed answer the event's rules will look up, deduplicated, so a provider can
+    fetch them all at once before evaluation."""
+    seen: dict[str, FactRequest] = {}
+    for rule in bundle.rules_for(event_type):
+        if not rule.condition.data_calls:
+            continue
+        try:
+            requests = rule.condition.fact_requests(context, now_ms=now_ms)
+        except ExpressionEvaluationError:
+            continue  # the rule will error at evaluation and be reported there
+        for request in requests:
+            seen.setdefault(request.key, request)
+    return list(seen.values())
+
+
+def decide(
+    bundle: Bundle,
+    event: AcsEvent,
+    context: Mapping[str, Any],
+    *,
+    facts: Mapping[str, Any] | None = None,
+    now_ms: int | None = None,
+) -> Decision:
+    facts = facts or {}
+    now_ms = now_ms if now_ms is not None else event.at_ms
+    matched: list[RuleMatch] = []
+    shadow: list[RuleMatch] = []
+    errors: list[RuleError] = []
+    for rule in bundle.rules_for(event.type):
+        try:
+            hit = rule.condition.evaluate(context, facts=facts, now_ms=now_ms) is True
+        except ExpressionEvaluationError as exc:
+            errors.append(RuleError(rule.id, rule.severity, str(exc)))
+            continue
+        if hit:
+            (shadow if rule.is_shadow else matched).append(_match(rule, context, facts, now_ms))
+    return _verdict(bundle, event, matched, shadow, errors)
+
+
+def _match(rule: Rule, context: Mapping[str, Any], facts: Mapping[str, Any], now_ms: int) -> RuleMatch:
+    # Tracing re-runs the condition with instrumentation, paid only by rules that matched.
+    _, reasons = rule.condition.evaluate_with_trace(context, facts=facts, now_ms=now_ms)
+    resolved: list[tuple[str, Mapping[str, Any]]] = []
+    action_errors: list[str] = []
+    for action in rule.actions:
+        try:
+            params = acts.resolve_param(dict(action.params), context, facts, now_ms)
+        except acts.TemplateError as exc:
+            action_errors.append(f"{action.name}: {exc}")
+            continue
+        resolved.append((action.name, params))
+    return RuleMatch(
+        rule.id, rule.version, rule.priority, rule.severity, rule.is_shadow, reasons,
+        tuple(resolved), tuple(action_errors), rule.audit,
+    )  # fmt: skip
+
+
+def _verdict(
+    bundle: Bundle,
+    event: AcsEvent,
+    matched: list[RuleMatch],
+    shadow: list[RuleMatch],
+    errors: list[RuleError],
+) -> Decision:
+    base = {
+        "event_id": event.id, "event_type": event.type, "revision": bundle.revision,
+        "matched": tuple(matched), "shadow_matched": tuple(shadow), "errors": tuple(errors),
+        "effects": tuple(_effects(matched)),
+    }  # fmt: skip
+    reject = _first_reject(bundle, matched, errors)
+    if reject is not None:
+        return Decision(Outcome.REJECT, **base, **reject)
+    throttle = _first_action(matched, acts.THROTTLE)
+    if throttle is not None:
+        rule_id, params = throttle
+        retry = params.get("retryAfterSec", DEFAULT_RETRY_AFTER_S)
+        return Decision(
+            Outcome.THROTTLE, **base, code="RATE_LIMIT_EXCEEDED", message=str(params["message"]),
+            status=THROTTLE_STATUS, rule_id=rule_id,
+            retry_after_s=int(retry) if isinstance(retry, int | float) else DEFAULT_RETRY_AFTER_S,
+        )  # fmt: skip
+    return Decision(
+        Outcome.ALLOW, **base,
+        redactions=tuple({"ruleId": m.rule_id, **p} for m in matched for n, p in m.actions if n == acts.REDACT),
+        proceed=tuple(str(p["outcome"]) for m in matched for n, p in m.actions if n == acts.PROCEED),
+    )  # fmt: skip
+
+
+def _first_reject(bundle: Bundle, matched: list[RuleMatch], errors: list[RuleError]) -> dict[str, Any] | None:
+    """The highest-priority reject; an errored critical rule rejects (fails closed) at its own
+    priority, so a lower-priority rule cannot hide it."""
+    candidates: list[tuple[int, dict[str, Any]]] = []
+    for m in matched:
+        for name, params in m.actions:
+            if name == acts.REJECT:
+                status = params.get("status", DEFAULT_REJECT_STATUS)
+                candidates.append((m.priority, {
+                    "code": str(params["code"]), "message": str(params["message"]),
+                    "status": status if isinstance(status, int) else DEFAULT_REJECT_STATUS,
+                    "rule_id": m.rule_id,
+                }))  # fmt: skip
+                break
+    for error in errors:
+        rule = bundle.get(error.rule_id)
+        if rule is not None and rule.is_critical and not rule.is_shadow:
+            candidates.append((rule.priority, {
+                "code": FAIL_CLOSED_CODE, "message": "A required policy check could not be completed",
+                "status": 503, "rule_id": rule.id,
+            }))  # fmt: skip
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: c[0])[1]
+
+
+def _first_action(matched: list[RuleMatch], name: str) -> tuple[str, Mapping[str, Any]] | None:
+    for m in matched:
+        for action_name, params in m.actions:
+            if action_name == name:
+                return m.rule_id, params
+    return None
+
+
+def _effects(matched: list[RuleMatch]) -> list[Effect]:
+    return [
+        Effect(m.rule_id, m.rule_version, name, params)
+        for m in matched
+        for name, params in m.actions
+        if acts.ACTION_SPECS[name].side_effect
+    ]
