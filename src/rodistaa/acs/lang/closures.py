@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .functions import EvalEnv
+from .errors import ExpressionError, ExpressionEvaluationError
+from .functions import EvalEnv, FunctionSpec, call_failed, invoke
 from .semantics import plain_str, step, strict_eq, truthy
 
 Fn = Callable[[Mapping[str, Any], EvalEnv], Any]
@@ -92,6 +93,20 @@ def dynamic_step(obj: Fn, key: Fn) -> Fn:
 def binary(op: Callable[[Any, Any], Any], left: Fn, right: Fn) -> Fn:
     def apply(ctx: Mapping[str, Any], env: EvalEnv) -> Any:
         return op(left(ctx, env), right(ctx, env))
+
+    return apply
+
+
+def arithmetic(op: Callable[[Any, Any], Any], left: Fn, right: Fn, line: int, col: int) -> Fn:
+    """An arithmetic operator; its errors (overflow, huge powers) point at the operator."""
+
+    def apply(ctx: Mapping[str, Any], env: EvalEnv) -> Any:
+        a = left(ctx, env)
+        b = right(ctx, env)
+        try:
+            return op(a, b)
+        except ExpressionEvaluationError as exc:
+            raise exc.at(line, col) from None
 
     return apply
 
@@ -286,3 +301,30 @@ def mapping(entries: Sequence[tuple[str, Fn]]) -> Fn:
         return {key: fn(ctx, env) for key, fn in pairs}
 
     return build
+
+
+# -- function calls ----------------------------------------------------------------------------
+
+
+def call(spec: FunctionSpec, args: Sequence[Fn], line: int, col: int) -> Fn:
+    """A function call; one-argument pure functions (the common case) skip the generic path."""
+    impl = spec.impl
+    if impl is not None and spec.pure and not spec.wants_env and len(args) == 1:
+        (arg,) = args
+
+        def call1(ctx: Mapping[str, Any], env: EvalEnv) -> Any:
+            value = arg(ctx, env)
+            try:
+                return impl(value)
+            except ExpressionError:
+                raise
+            except Exception as exc:
+                raise call_failed(spec, exc, line, col) from exc
+
+        return call1
+    fns = tuple(args)
+
+    def call_n(ctx: Mapping[str, Any], env: EvalEnv) -> Any:
+        return invoke(spec, [fn(ctx, env) for fn in fns], env, line, col)
+
+    return call_n

@@ -42,7 +42,6 @@ from .functions import (
     data_calls,
     default_registry,
     fact_key,
-    invoke,
     resolve_function,
 )
 from .parser import parse
@@ -160,19 +159,16 @@ class _Compiler:
         constant = left.constant and right.constant
         if not constant and op in _MIRRORED and _is_scalar_constant(left):
             left, right, op = right, left, _MIRRORED[op]
+        if not boolean:
+            fn = c.arithmetic(BINARY_OPERATIONS[op], left.fn, right.fn, node.line, node.col)
+            return _Code(fn, constant=constant)
         special = None if constant else _specialise(op, left.fn, right)
-        fn = special or c.binary(BINARY_OPERATIONS[op], left.fn, right.fn)
-        return _Code(fn, boolean, constant)
+        return _Code(special or c.binary(BINARY_OPERATIONS[op], left.fn, right.fn), True, constant)
 
     def _call(self, node: Call) -> _Code:
         spec = resolve_function(self.registry, node)
-        args = tuple(self.compile(arg).fn for arg in node.args)
-        line, col = node.line, node.col
-
-        def call(ctx: Mapping[str, Any], env: EvalEnv) -> Any:
-            return invoke(spec, [arg(ctx, env) for arg in args], env, line, col)
-
-        return _Code(call)
+        args = [self.compile(arg).fn for arg in node.args]
+        return _Code(c.call(spec, args, node.line, node.col))
 
 
 def _specialise(op: str, left: c.Fn, right: _Code) -> c.Fn | None:
@@ -210,9 +206,7 @@ def _chain(node: Node, op: str) -> list[Node]:
 class CompiledExpression:
     """A parsed and compiled condition, ready to evaluate many times."""
 
-    __slots__ = (
-        "_data_args", "_fn", "_registry", "_traced", "ast", "data_calls", "paths", "source",
-    )  # fmt: skip
+    __slots__ = ("_data_args", "_fn", "_registry", "_traced", "ast", "data_calls", "paths", "source")
 
     def __init__(self, source: str, tree: Node, registry: FunctionRegistry) -> None:
         self.source = source
@@ -249,6 +243,15 @@ class CompiledExpression:
         except RecursionError:
             raise ExpressionEvaluationError("data nested too deeply") from None
 
+    def run(self, context: Mapping[str, Any], env: EvalEnv) -> Any:
+        """Evaluate with a caller-built environment (the engine builds one per event and shares
+        it across rules). When ``env.trace`` is a dict, the paths read are recorded into it."""
+        fn = self._fn if env.trace is None else self._traced_program()
+        try:
+            return fn(context, env)
+        except RecursionError:
+            raise ExpressionEvaluationError("data nested too deeply") from None
+
     def matches(
         self,
         context: Mapping[str, Any],
@@ -271,15 +274,14 @@ class CompiledExpression:
         Uses a separately compiled, instrumented program built on first use, so plain
         :meth:`evaluate` pays nothing for tracing.
         """
+        trace: dict[str, Any] = {}
+        value = self.run(context, EvalEnv(facts if facts is not None else EMPTY_FACTS, now_ms, trace))
+        return value, trace
+
+    def _traced_program(self) -> c.Fn:
         if self._traced is None:
             self._traced = _Compiler(self._registry, trace=True).compile(self.ast).fn
-        trace: dict[str, Any] = {}
-        env = EvalEnv(facts if facts is not None else EMPTY_FACTS, now_ms, trace)
-        try:
-            value = self._traced(context, env)
-        except RecursionError:
-            raise ExpressionEvaluationError("data nested too deeply") from None
-        return value, trace
+        return self._traced
 
     def fact_requests(
         self,

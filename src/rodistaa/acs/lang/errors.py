@@ -43,3 +43,7 @@ class ExpressionEvaluationError(ExpressionError):
         if self.line is None or self.col is None:
             return self.message
         return f"{self.message} ({self.line}:{self.col})"
+
+    def at(self, line: int, col: int) -> ExpressionEvaluationError:
+        """This error, located at ``line:col`` unless it already has a position."""
+        return self if self.line is not None else ExpressionEvaluationError(self.message, line, col)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
@@ -110,10 +111,18 @@ class FunctionRegistry:
 def fact_key(name: str, args: list[Any] | tuple[Any, ...]) -> str:
     """Deterministic key of a data-backed call, e.g. ``db.count.trucksByOperator("USR-1")``.
 
-    Arguments are canonical JSON (sorted keys, no spaces); integral floats are written as ints
-    so that ``f(1)`` and ``f(1.0)`` -- equal in the language -- share one fact.
+    Arguments are canonical JSON (sorted keys, no spaces, non-ASCII kept); integral floats are
+    written as ints so that ``f(1)`` and ``f(1.0)`` -- equal in the language -- share one fact.
     """
     try:
+        parts: list[str] = []
+        for arg in args:  # the common case, ids and numbers, skips json.dumps' overhead
+            text = _scalar_json(arg)
+            if text is None:
+                break
+            parts.append(text)
+        else:
+            return f"{name}({','.join(parts)})"
         encoded = json.dumps(
             [_canonical(arg) for arg in args],
             sort_keys=True,
@@ -124,6 +133,22 @@ def fact_key(name: str, args: list[Any] | tuple[Any, ...]) -> str:
     except (TypeError, ValueError) as exc:
         raise ExpressionEvaluationError(f"{name}(): argument is not plain data: {exc}") from None
     return f"{name}({encoded[1:-1]})"
+
+
+def _scalar_json(value: Any) -> str | None:
+    """JSON text of a scalar exactly as :func:`json.dumps` would write it; None otherwise."""
+    t = type(value)
+    if t is str:
+        return encode_basestring(value)
+    if t is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if t is bool:
+        return "true" if value else "false"
+    if t is float and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
 
 
 def _canonical(value: Any) -> Any:
@@ -153,7 +178,12 @@ def invoke(spec: FunctionSpec, args: list[Any], env: EvalEnv, line: int, col: in
     except ExpressionError:
         raise
     except Exception as exc:
-        raise ExpressionEvaluationError(f"{spec.name}() failed: {exc!r}", line, col) from exc
+        raise call_failed(spec, exc, line, col) from exc
+
+
+def call_failed(spec: FunctionSpec, exc: Exception, line: int, col: int) -> ExpressionEvaluationError:
+    """The error a pure function's unexpected exception becomes (the rule is then errored)."""
+    return ExpressionEvaluationError(f"{spec.name}() failed: {exc!r}", line, col)
 
 
 def resolve_function(registry: FunctionRegistry, node: Call) -> FunctionSpec:
@@ -209,16 +239,15 @@ def distance(a: Any, b: Any) -> float | None:
     """Great-circle (haversine) distance in metres between two ``{lat, lng}`` points; ``None``
     when either point is missing or not a valid coordinate."""
     coords = (
-        _coordinate(a, "lat", 90), _coordinate(a, "lng", 180),
-        _coordinate(b, "lat", 90), _coordinate(b, "lng", 180),
-    )  # fmt: skip
+        _coordinate(a, "lat", 90),
+        _coordinate(a, "lng", 180),
+        _coordinate(b, "lat", 90),
+        _coordinate(b, "lng", 180),
+    )
     if any(c is None for c in coords):
         return None
     lat1, lng1, lat2, lng2 = (math.radians(c) for c in coords if c is not None)
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
-    )
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -239,6 +268,8 @@ def price_lower_bound(booking: Any) -> float | None:
     expected = step(booking, "expectedPrice")
     if not _is_amount(expected):
         return None
+    if isinstance(expected, int):  # exact: 0.9 * x in cents is 90 * x
+        return expected * 90 / 100
     scaled = Decimal(str(expected)) * _LOWER_BOUND_FACTOR
     return float(scaled.quantize(_CENT, rounding=ROUND_HALF_UP))
 

@@ -76,7 +76,11 @@ class _Interpreter:
             case Unary(operand=operand):
                 return op_neg(self.eval(operand))
             case Binary(op=op, left=left, right=right):
-                return BINARY_OPERATIONS[op](self.eval(left), self.eval(right))
+                operands = self.eval(left), self.eval(right)
+                try:
+                    return BINARY_OPERATIONS[op](*operands)
+                except ExpressionEvaluationError as exc:
+                    raise exc.at(node.line, node.col) from None
             case Logical(op="&&", left=left, right=right):
                 return truthy(self.eval(left)) and truthy(self.eval(right))
             case Logical(left=left, right=right):

@@ -82,7 +82,7 @@ class _Scanner:
         return ExpressionSyntaxError(message, *self.line_col(offset))
 
     def line_col(self, offset: int) -> tuple[int, int]:
-        """Position of any offset (used for strings spanning lines and for limit errors)."""
+        """Position of any offset, computed from scratch (only needed for error messages)."""
         line = self.src.count("\n", 0, offset) + 1
         return line, offset - (self.src.rfind("\n", 0, offset) + 1) + 1
 
@@ -153,7 +153,7 @@ class _Scanner:
             parts.append(src[i:end])
             if src[end] == quote:
                 break
-            text, i = self.escape(end)
+            text, i = self.escape(end, start)
             parts.append(text)
         self.emit(TokenKind.STRING, _join_surrogates("".join(parts)), src[start : end + 1], start)
         newlines = src.count("\n", start, end)
@@ -162,11 +162,12 @@ class _Scanner:
             self.line_start = src.rfind("\n", start, end) + 1
         self.pos = end + 1
 
-    def escape(self, backslash: int) -> tuple[str, int]:
-        """Decode the escape sequence at ``backslash``; returns the text and the next offset."""
+    def escape(self, backslash: int, start: int) -> tuple[str, int]:
+        """Decode the escape sequence at ``backslash`` in the string opened at ``start``;
+        returns the text and the next offset."""
         src = self.src
         if backslash + 1 >= len(src):
-            raise self.error("unterminated string literal", backslash)
+            raise self.error("unterminated string literal", start)
         code = src[backslash + 1]
         if code in _SIMPLE_ESCAPES:
             return _SIMPLE_ESCAPES[code], backslash + 2
@@ -206,9 +207,7 @@ def _number_value(text: str, scanner: _Scanner, start: int) -> int | float:
     try:
         float(number)
     except OverflowError:
-        raise ExpressionLimitError(
-            "numeric literal out of range", *scanner.line_col(start)
-        ) from None
+        raise ExpressionLimitError("numeric literal out of range", *scanner.line_col(start)) from None
     return number
 
 
@@ -216,7 +215,5 @@ def tokenize(source: str) -> list[Token]:
     """Split ``source`` into tokens (ending with an EOF token); raises ExpressionSyntaxError."""
     if len(source) > MAX_SOURCE_LENGTH:
         line, col = _Scanner(source).line_col(MAX_SOURCE_LENGTH)
-        raise ExpressionLimitError(
-            f"expression longer than {MAX_SOURCE_LENGTH} characters", line, col
-        )
+        raise ExpressionLimitError(f"expression longer than {MAX_SOURCE_LENGTH} characters", line, col)
     return _Scanner(source).run()

@@ -8,6 +8,8 @@ parentheses: ``a && b || c`` is a syntax error at the ``||``.
 Limits (all :class:`ExpressionLimitError`, never a Python ``RecursionError``):
 
 * source longer than :data:`MAX_SOURCE_LENGTH` characters;
+* a numeric literal beyond the range of a double (``1e400``, a 400-digit integer): refused
+  rather than read as infinity or as a huge exact integer;
 * nesting deeper than :data:`MAX_NESTING` -- each parenthesis, array, object, index bracket,
   call argument list, unary operator, right operand of ``^`` and ternary branch is one level;
 * a syntax tree taller than :data:`MAX_TREE_DEPTH` (e.g. ``1+1+...+1`` with over 100 terms),
@@ -187,8 +189,7 @@ class _Parser:
                 if name.kind not in (TokenKind.NAME, TokenKind.CONST) and not (
                     name.kind is TokenKind.OP and name.value == "in"
                 ):
-                    raise _error(f"expected a property name after '.', found {name.describe()}",
-                                 name)  # fmt: skip
+                    raise _error(f"expected a property name after '.', found {name.describe()}", name)
                 node = Member(node, name.text, line=tok.line, col=tok.col)
             elif tok.value == "[":
                 self.advance()

@@ -41,6 +41,20 @@ def text_contains_pii(text: object) -> bool:
     if not isinstance(text, str) or not text:
         return False
     normalised = _ascii_digits(text)
-    return any(
-        pattern.search(normalised) is not None for pattern in (_MOBILE, _AADHAAR, _EMAIL, _PAN)
-    )
+    # Cheap prefilters skip the regex scans for ordinary text (few digits, no '@').
+    digits = len(normalised) - len(normalised.translate(_DELETE_DIGITS))
+    if digits >= 10 and (_MOBILE.search(normalised) or _AADHAAR.search(normalised)):
+        return True
+    if digits >= 4 and _PAN.search(normalised):
+        return True
+    return _may_hold_email(normalised) and _EMAIL.search(normalised) is not None
+
+
+_DELETE_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _may_hold_email(text: str) -> bool:
+    if "@" in text:
+        return True
+    lowered = text.lower()
+    return "(at)" in lowered or "[at]" in lowered

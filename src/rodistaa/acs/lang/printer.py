@@ -34,8 +34,7 @@ from .ast import (
 _POSTFIX_PRECEDENCE = UNARY_PRECEDENCE + 1
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _RESERVED = frozenset({"true", "false", "null", "in"})
-_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b",
-            "\f": "\\f"}  # fmt: skip
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
 
 
 def to_source(tree: Node) -> str:

@@ -245,10 +245,12 @@ BOOLEAN_OPERATORS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
 
 def step(value: Any, key: Any) -> Any:
     """One path step: a string key into a mapping or an in-range int index into a list."""
-    if isinstance(key, str):
-        if isinstance(value, Mapping):
-            return value.get(plain_str(key))
+    if type(value) is dict and type(key) is str:
+        return value.get(key)
+    if value is None:
         return None
+    if isinstance(key, str):
+        return value.get(plain_str(key)) if isinstance(value, Mapping) else None
     if isinstance(key, int) and not isinstance(key, bool) and isinstance(value, list | tuple):
         return value[key] if 0 <= key < len(value) else None
     return None
