@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,10 @@ from tests.databases import BACKENDS, fresh_database, require_backend
 
 TEST_JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
 TEST_HMAC_KEY = "test-hmac-key-0123456789abcdef0123456789abcd"
+TEST_KMS_KEYS = "1:" + base64.b64encode(b"k" * 32).decode()
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BUNDLE = REPO_ROOT / "rules"
+REFERENCE_BUNDLE = REPO_ROOT.parent / "shared" / "reference" / "acs_rules_top25.yaml"
 
 
 class FakeClock:
@@ -70,20 +75,27 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "hmac_key": TEST_HMAC_KEY,
         "otp_dev_echo": False,
         "log_json": True,
+        "local_kms_key_id": "test-kms",
+        "local_kms_keys": TEST_KMS_KEYS,
+        "acs_bundle_path": str(DEFAULT_BUNDLE),
+        "acs_watch_bundle": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 async def empty_tables(database_url: str) -> None:
+    """Empty every table except the append-only audit tables (marked `refuses_delete`), whose
+    triggers refuse DELETE and TRUNCATE; tests that need an empty chain use a fresh database."""
+    tables = [t for t in metadata.sorted_tables if not t.info.get("refuses_delete")]
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+                names = ", ".join(f'"{t.name}"' for t in tables)
                 await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
-                for table in reversed(metadata.sorted_tables):
+                for table in reversed(tables):
                     await conn.execute(table.delete())
     finally:
         await engine.dispose()
@@ -144,8 +156,3 @@ def redis_url() -> str:
             pytest.fail("CI=true but TEST_REDIS_URL is not set")
         pytest.skip("TEST_REDIS_URL not set")
     return url
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]

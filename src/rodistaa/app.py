@@ -3,13 +3,19 @@ lifespan, never at import time."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from rodistaa import __version__
+from rodistaa.acs.service import AcsService
+from rodistaa.acsapi.audit_router import router as audit_router
+from rodistaa.acsapi.router import router as acs_router
+from rodistaa.acsapi.tasks import checkpoint_forever, sync_revision_forever, watch_bundle_forever
 from rodistaa.auth import repo as auth_repo
 from rodistaa.auth.otp_sender import OtpSender, build_otp_sender
 from rodistaa.auth.router import router as auth_router
@@ -22,6 +28,7 @@ from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
+from rodistaa.security.kms import build_kms
 from rodistaa.security.tokens import KeyRing, TokenService
 from rodistaa.settings import Settings, load_settings
 from rodistaa.users.router import router as users_router
@@ -60,7 +67,12 @@ async def build_services(
         hmac_key=settings.hmac_key.encode(),
     )
     users = UserService(db=db, clock=clock)
-    return Services(settings=settings, clock=clock, db=db, limiter=limiter, auth=auth, users=users)
+    acs = AcsService(db=db, clock=clock)
+    await acs.start(settings.acs_bundle_path)
+    kms = build_kms(settings)
+    return Services(
+        settings=settings, clock=clock, db=db, limiter=limiter, auth=auth, users=users, acs=acs, kms=kms
+    )
 
 
 async def load_key_ring(db: Database, settings: Settings, clock: Clock) -> KeyRing:
@@ -89,9 +101,21 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, clock=clock, otp_sender=otp_sender)
         app.state.services = services
+        tasks = [
+            asyncio.create_task(sync_revision_forever(services.acs, settings.acs_sync_interval_s)),
+            asyncio.create_task(checkpoint_forever(services)),
+        ]
+        if settings.acs_watch_bundle:
+            watch = watch_bundle_forever(
+                services.acs, Path(settings.acs_bundle_path), settings.acs_sync_interval_s
+            )
+            tasks.append(asyncio.create_task(watch))
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await services.db.dispose()
 
     app = FastAPI(
@@ -104,6 +128,8 @@ def create_app(
     api = APIRouter(prefix="/v1")
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(acs_router)
+    api.include_router(audit_router)
     app.include_router(api)
     app.include_router(health_router)
     if settings.cors_origins:

@@ -8,13 +8,15 @@ import sys
 import typer
 import uvicorn
 
+from rodistaa.acsapi.cli import acs_app
+from rodistaa.cli_common import load_cli_settings
 from rodistaa.core.clock import SystemClock
 from rodistaa.core.errors import AppError
 from rodistaa.core.phone import InvalidPhoneNumber, mask_phone, normalize_indian_mobile
 from rodistaa.core.roles import Role
 from rodistaa.db import migrate
 from rodistaa.db.engine import Database, create_engine
-from rodistaa.settings import Settings, UnsafeSettingsError, load_settings
+from rodistaa.settings import Settings
 from rodistaa.users.service import UserService
 
 app = typer.Typer(help="Rodistaa Core: marketplace API and ACS engine.", no_args_is_help=True)
@@ -22,14 +24,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except UnsafeSettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+app.add_typer(acs_app, name="acs")
 
 
 @app.command()
@@ -39,7 +34,7 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
     """Serve the API with Uvicorn (uvloop + httptools)."""
-    settings = _settings()  # refuse unsafe settings before forking workers
+    settings = load_cli_settings()  # refuse unsafe settings before forking workers
     uvicorn.run(
         "rodistaa.app:create_app",
         factory=True,
@@ -59,19 +54,19 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    migrate.upgrade(_settings().database_url, revision)
+    migrate.upgrade(load_cli_settings().database_url, revision)
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or -1.")) -> None:
     """Revert migrations down to REVISION."""
-    migrate.downgrade(_settings().database_url, revision)
+    migrate.downgrade(load_cli_settings().database_url, revision)
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's current revision."""
-    migrate.current(_settings().database_url)
+    migrate.current(load_cli_settings().database_url)
 
 
 @users_app.command("create-admin")
@@ -89,7 +84,7 @@ def create_admin(
         typer.echo("invalid --name: must not be empty", err=True)
         raise typer.Exit(2)
     try:
-        user_id = asyncio.run(_create_admin(_settings(), normalised, name.strip()))
+        user_id = asyncio.run(_create_admin(load_cli_settings(), normalised, name.strip()))
     except AppError as exc:
         typer.echo(f"{exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from exc

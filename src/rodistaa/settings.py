@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     otp_http_token: str | None = None
     otp_http_timeout_s: float = 5.0
 
+    # ACS: the bundle activated on a fresh database, how often instances converge on the active
+    # revision, and whether a changed bundle file is reloaded automatically.
+    acs_bundle_path: str = "rules"
+    acs_sync_interval_s: float = Field(default=2.0, gt=0)
+    acs_watch_bundle: bool = True
+
+    # A signed audit checkpoint after this many entries, or once the oldest unsigned entry is
+    # this old, whichever comes first.
+    audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_s: float = Field(default=300.0, gt=0)
+
     # Rate limits, in the `limits` library notation ("10/hour").
     rate_limit_auth_per_phone: str = "10/hour"
     rate_limit_auth_per_ip: str = "30/hour"

@@ -16,8 +16,8 @@ from typing import Any
 
 from rodistaa.acs.lang import (
     CompiledExpression,
-    ExpressionSyntaxError,
     ExpressionEvaluationError,
+    ExpressionSyntaxError,
     FunctionRegistry,
     compile_expression,
 )
@@ -117,6 +117,17 @@ def _compile_string(text: str, registry: FunctionRegistry) -> Param:
     return _Interpolated(tuple(parts))
 
 
+def has_templates(param: Param) -> bool:
+    """Whether anything inside `param` must be evaluated (a template may read no path: `{{now()}}`)."""
+    if isinstance(param, _Exact | _Interpolated):
+        return True
+    if isinstance(param, list):
+        return any(has_templates(item) for item in param)
+    if isinstance(param, dict):
+        return any(has_templates(item) for item in param.values())
+    return False
+
+
 def template_paths(param: Param) -> set[str]:
     """Every data path the templates inside `param` read (for the contract linter)."""
     if isinstance(param, _Exact):
@@ -130,9 +141,7 @@ def template_paths(param: Param) -> set[str]:
     return set()
 
 
-def resolve_param(
-    param: Param, context: Mapping[str, Any], facts: Mapping[str, Any], now_ms: int
-) -> Any:
+def resolve_param(param: Param, context: Mapping[str, Any], facts: Mapping[str, Any], now_ms: int) -> Any:
     """The parameter with every template evaluated; TemplateError if one cannot be resolved."""
     if isinstance(param, _Exact):
         return _evaluate(param.expression, context, facts, now_ms)
@@ -186,16 +195,22 @@ def _literal_problems(name: str, params: Mapping[str, Any]) -> list[str]:
     problems: list[str | None] = []
     if name == REJECT and "status" in params:
         status = params["status"]
-        problems.append(None if isinstance(status, int) and 400 <= status <= 599 else "status must be 400-599")
+        problems.append(
+            None if isinstance(status, int) and 400 <= status <= 599 else "status must be 400-599"
+        )
     if name == "blockEntity":
         problems.append(_literal_in(params.get("entityType"), BLOCKABLE_ENTITY_TYPES, "entityType"))
     if name in {"blockEntity", "suspendAccount"}:
         problems.append(_literal_in(_lower(params.get("severity")), SEVERITIES, "severity"))
     if name == "blockEntity" and "expiresIn" in params and not _is_template(params["expiresIn"]):
-        problems.append(None if duration_seconds(params["expiresIn"]) else "expiresIn must be seconds or like '24h'")
+        problems.append(
+            None if duration_seconds(params["expiresIn"]) else "expiresIn must be seconds or like '24h'"
+        )
     if name == "suspendAccount" and "days" in params:
         days = params["days"]
-        problems.append(None if _is_template(days) or (isinstance(days, int) and days > 0) else "days must be > 0")
+        problems.append(
+            None if _is_template(days) or (isinstance(days, int) and days > 0) else "days must be > 0"
+        )
     for key in ("code", "message", "name", "team", "summary", "role", "reason", "field", "outcome", "policy"):
         value = params.get(key)
         if value is not None and not isinstance(value, str):

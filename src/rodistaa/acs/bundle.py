@@ -31,9 +31,21 @@ RULE_ID = re.compile(r"^[A-Z0-9_]+$")
 DEFAULT_PRIORITY = 100
 MODES = frozenset({"enforce", "shadow"})
 RULE_KEYS = frozenset(
-    {"id", "priority", "severity", "description", "condition", "action", "audit", "enabled",
-     "mode", "version", "events", "tags"}
-)  # fmt: skip
+    {
+        "id",
+        "priority",
+        "severity",
+        "description",
+        "condition",
+        "action",
+        "audit",
+        "enabled",
+        "mode",
+        "version",
+        "events",
+        "tags",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class RuleAction:
     name: str
     params: Mapping[str, Any]  # compiled templates inside (see actions.compile_param)
     spec: acts.ActionSpec
+    templated: bool  # False: the parameters are literals and are used as they are
 
 
 @dataclass(frozen=True)
@@ -132,9 +145,7 @@ def load_bundle(path: str | Path, *, registry: FunctionRegistry | None = None) -
     return parse_bundle(sources, registry=registry)
 
 
-def parse_bundle(
-    sources: Sequence[tuple[str, str]], *, registry: FunctionRegistry | None = None
-) -> Bundle:
+def parse_bundle(sources: Sequence[tuple[str, str]], *, registry: FunctionRegistry | None = None) -> Bundle:
     """Validate and compile bundle texts `(name, yaml_text)` merged in the given order."""
     registry = registry or default_registry()
     issues: list[BundleIssue] = []
@@ -210,7 +221,13 @@ class _RuleChecker:
         self.rule_id = rule_id if isinstance(rule_id, str) and rule_id else f"<rule at line {raw.line}>"
         self.failed = False
 
-    def issue(self, field_name: str, message: str, mark_key: str | None = None, offset: tuple[int, int] | None = None) -> None:
+    def issue(
+        self,
+        field_name: str,
+        message: str,
+        mark_key: str | None = None,
+        offset: tuple[int, int] | None = None,
+    ) -> None:
         line, col = self.raw.marks.get(mark_key or field_name, (self.raw.line, self.raw.col))
         if offset is not None:
             # Positions inside a one-line condition: the value starts after its opening quote.
@@ -245,12 +262,19 @@ class _RuleChecker:
         if self.failed:
             return None
         return Rule(
-            id=rule_id, priority=priority, severity=severity,
-            description=self._typed("description", str, ""), condition=condition,
-            actions=tuple(rule_actions), audit=self._typed("audit", bool, False),
-            enabled=self._typed("enabled", bool, True), mode=mode, version=version,
-            events=declared, tags=tuple(tags),
-        )  # fmt: skip
+            id=rule_id,
+            priority=priority,
+            severity=severity,
+            description=self._typed("description", str, ""),
+            condition=condition,
+            actions=tuple(rule_actions),
+            audit=self._typed("audit", bool, False),
+            enabled=self._typed("enabled", bool, True),
+            mode=mode,
+            version=version,
+            events=declared,
+            tags=tuple(tags),
+        )
 
     def _required_str(self, key: str) -> str | None:
         value = self.data.get(key)
@@ -300,7 +324,7 @@ class _RuleChecker:
             if not isinstance(item, dict) or len(item) != 1:
                 self.issue(where, "must be a map with exactly one action name", "action")
                 continue
-            (name, params), = item.items()
+            ((name, params),) = item.items()
             action = self._action(where, name, params)
             if action is not None:
                 compiled.append(action)
@@ -322,7 +346,8 @@ class _RuleChecker:
         except ExpressionSyntaxError as exc:
             self.issue(f"{where}.{name}", f"template: {exc}", "action")
             return None
-        return None if problems else RuleAction(name, compiled, spec)
+        templated = acts.has_templates(compiled)
+        return None if problems else RuleAction(name, compiled, spec, templated)
 
     def _check_contract(
         self, condition: CompiledExpression, rule_actions: list[RuleAction], events: frozenset[str] | None

@@ -83,26 +83,31 @@ _COMMON = (_EVENT, _CTX, _SYSTEM)
 
 CONTRACT: Mapping[str, Tree] = {
     "booking.create": _shape(*_COMMON, _BOOKING),
-    "bid.create": _shape(
-        *_COMMON, _BID, _BOOKING, _TRUCK, _OPERATOR, "computedFees.bidFee"
-    ),
+    "bid.create": _shape(*_COMMON, _BID, _BOOKING, _TRUCK, _OPERATOR, "computedFees.bidFee"),
     "bid.modify": _shape(*_COMMON, _BID, _BOOKING, "bid.previousAmount"),
     "bid.evaluate": _shape(
-        *_COMMON, _BOOKING, _BID, _OPERATOR,
+        *_COMMON,
+        _BOOKING,
+        _BID,
+        _OPERATOR,
         "bids.count bids.haveIdenticalAmount bids.lowestAmount bids.candidates.*",
     ),
     "bid.finalize": _shape(
-        *_COMMON, _BOOKING, _BID,
+        *_COMMON,
+        _BOOKING,
+        _BID,
         "winner.bidId winner.operatorId winner.amount winner.bidFee winner.ledgerBalance "
         "winner.kycStatus winner.status",
     ),
     "truck.create": _shape(*_COMMON, _TRUCK, _OPERATOR),
     "doc.uploaded": _shape(
-        *_COMMON, _TRUCK,
+        *_COMMON,
+        _TRUCK,
         "doc.id doc.type doc.truckId doc.expiryDate doc.fileHash doc.ocr.*",
     ),
     "inspection.uploaded": _shape(
-        *_COMMON, _TRUCK,
+        *_COMMON,
+        _TRUCK,
         "inspection.id inspection.truckId inspection.unitFranchiseId inspection.result "
         "inspection.photoCount inspection.geo.lat inspection.geo.lng inspection.geo.accuracy",
         "image.hash image.takenAt",
@@ -114,19 +119,23 @@ CONTRACT: Mapping[str, Tree] = {
     "shipment.accept": _shape(*_COMMON, _SHIPMENT, _DRIVER),
     "shipment.start": _shape(*_COMMON, _SHIPMENT, _DRIVER),
     "gps.ping": _shape(
-        *_COMMON, _SHIPMENT,
+        *_COMMON,
+        _SHIPMENT,
         "gps.lat gps.lng gps.speed gps.heading gps.timestamp gps.deltaDistanceKm gps.deltaTimeSec",
         "telemetry.spoofScore telemetry.mockLocation",
     ),
     "pod.uploaded": _shape(
-        *_COMMON, _SHIPMENT,
+        *_COMMON,
+        _SHIPMENT,
         "pod.id pod.shipmentId pod.fileHash pod.sizeBytes pod.contentType pod.metadata.*",
         "db.indexes.pod_hashes.*",
     ),
     "security.otp_attempt": _shape(*_COMMON, _SHIPMENT),
     "shipment.complete": _shape(*_COMMON, _SHIPMENT),
     "shipment.completed": _shape(
-        *_COMMON, _SHIPMENT, _OPERATOR,
+        *_COMMON,
+        _SHIPMENT,
+        _OPERATOR,
         "collusionGraph.triadFrequency collusionGraph.shipperId collusionGraph.operatorId "
         "collusionGraph.driverId",
     ),
@@ -142,9 +151,7 @@ CONTRACT: Mapping[str, Tree] = {
         "ingest.batchId ingest.partialFailure ingest.affected ingest.affectedOperatorIds ingest.total",
     ),
     "route.request": _shape(*_COMMON, _BOOKING, "routing.provider.id routing.provider.status"),
-    "kyc.decrypt": _shape(
-        *_COMMON, "kyc.id kyc.userId kyc.documentType kyc.status", "request.purpose"
-    ),
+    "kyc.decrypt": _shape(*_COMMON, "kyc.id kyc.userId kyc.documentType kyc.status", "request.purpose"),
 }
 
 EVENT_TYPES = frozenset(CONTRACT)
@@ -163,13 +170,9 @@ def path_known(tree: Tree, path: str) -> bool:
 
 
 def unknown_paths(paths: Iterable[str], event_types: Iterable[str] | None) -> list[str]:
-    """Paths no listed event type provides. Rules that run for every event (no known event
-    types) may read only what some event type provides."""
+    """Paths that none of the rule's event types provides (every event type when the rule has
+    none). A rule for several event types may read, in a branch guarded by `event.type`, a name
+    only one of them provides; a path no event type provides is always a mistake."""
     types = list(event_types) if event_types is not None else list(CONTRACT)
     trees = [CONTRACT[t] for t in types if t in CONTRACT]
-    if not trees:
-        return sorted(paths)
-    if event_types is not None:
-        # A rule for several event types must only read what every one of them provides.
-        return sorted(p for p in paths if not all(path_known(tree, p) for tree in trees))
     return sorted(p for p in paths if not any(path_known(tree, p) for tree in trees))

@@ -20,7 +20,8 @@ from typing import Any
 from rodistaa.acs import actions as acts
 from rodistaa.acs.bundle import Bundle, Rule
 from rodistaa.acs.contract import DEFAULT_SYSTEM_CONFIG
-from rodistaa.acs.lang import ExpressionEvaluationError, FactRequest
+from rodistaa.acs.lang import EvalEnv, ExpressionEvaluationError, FactRequest
+from rodistaa.acs.lang.functions import EMPTY_FACTS
 
 FAIL_CLOSED_CODE = "ACS_UNAVAILABLE"
 DEFAULT_REJECT_STATUS = 403
@@ -54,7 +55,9 @@ class AcsEvent:
         return {"type": self.type, "id": self.id, "at": at, "payload": dict(self.payload)}
 
 
-@dataclass(frozen=True)
+# slots without frozen: a decision is built for every event and frozen dataclasses cost
+# several times more to construct. Treat instances as read-only.
+@dataclass(slots=True)
 class Effect:
     """A side-effect action of a matched enforce rule, parameters resolved."""
 
@@ -64,7 +67,7 @@ class Effect:
     params: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RuleMatch:
     rule_id: str
     rule_version: int
@@ -77,14 +80,14 @@ class RuleMatch:
     audit: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RuleError:
     rule_id: str
     severity: str
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     outcome: Outcome
     event_id: str
@@ -109,21 +112,33 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         def match(m: RuleMatch) -> dict[str, Any]:
             return {
-                "ruleId": m.rule_id, "version": m.rule_version, "priority": m.priority,
-                "severity": m.severity, "reasons": dict(m.reasons),
+                "ruleId": m.rule_id,
+                "version": m.rule_version,
+                "priority": m.priority,
+                "severity": m.severity,
+                "reasons": dict(m.reasons),
                 "actions": [{name: dict(params)} for name, params in m.actions],
                 "actionErrors": list(m.action_errors),
-            }  # fmt: skip
+            }
 
         return {
-            "outcome": self.outcome.value, "eventId": self.event_id, "eventType": self.event_type,
-            "revision": self.revision, "code": self.code, "message": self.message,
-            "status": self.status, "ruleId": self.rule_id, "retryAfterSec": self.retry_after_s,
+            "outcome": self.outcome.value,
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "revision": self.revision,
+            "code": self.code,
+            "message": self.message,
+            "status": self.status,
+            "ruleId": self.rule_id,
+            "retryAfterSec": self.retry_after_s,
             "matched": [match(m) for m in self.matched],
             "shadowMatched": [match(m) for m in self.shadow_matched],
-            "errors": [{"ruleId": e.rule_id, "severity": e.severity, "message": e.message} for e in self.errors],
-            "redactions": [dict(r) for r in self.redactions], "proceed": list(self.proceed),
-        }  # fmt: skip
+            "errors": [
+                {"ruleId": e.rule_id, "severity": e.severity, "message": e.message} for e in self.errors
+            ],
+            "redactions": [dict(r) for r in self.redactions],
+            "proceed": list(self.proceed),
+        }
 
 
 def build_context(
@@ -137,7 +152,9 @@ def build_context(
     return context
 
 
-def fact_requests(bundle: Bundle, event_type: str, context: Mapping[str, Any], now_ms: int) -> list[FactRequest]:
+def fact_requests(
+    bundle: Bundle, event_type: str, context: Mapping[str, Any], now_ms: int
+) -> list[FactRequest]:
     """Every data-backed answer the event's rules will look up, deduplicated, so a provider can
     fetch them all at once before evaluation."""
     seen: dict[str, FactRequest] = {}
@@ -161,38 +178,52 @@ def decide(
     facts: Mapping[str, Any] | None = None,
     now_ms: int | None = None,
 ) -> Decision:
-    facts = facts or {}
-    now_ms = now_ms if now_ms is not None else event.at_ms
+    # One environment per event, shared by every rule (the clock is pinned so data-backed
+    # calls built from now() find their prefetched facts).
+    env = EvalEnv(facts or EMPTY_FACTS, now_ms if now_ms is not None else event.at_ms)
     matched: list[RuleMatch] = []
     shadow: list[RuleMatch] = []
     errors: list[RuleError] = []
     for rule in bundle.rules_for(event.type):
         try:
-            hit = rule.condition.evaluate(context, facts=facts, now_ms=now_ms) is True
-        except ExpressionEvaluationError as exc:
-            errors.append(RuleError(rule.id, rule.severity, str(exc)))
+            hit = rule.condition.run(context, env) is True
+        except Exception as exc:  # any failure makes the rule errored, never matched
+            errors.append(RuleError(rule.id, rule.severity, str(exc) or type(exc).__name__))
             continue
         if hit:
-            (shadow if rule.is_shadow else matched).append(_match(rule, context, facts, now_ms))
+            (shadow if rule.is_shadow else matched).append(_match(rule, context, env))
+    if not (matched or shadow or errors):
+        return Decision(Outcome.ALLOW, event.id, event.type, bundle.revision)
     return _verdict(bundle, event, matched, shadow, errors)
 
 
-def _match(rule: Rule, context: Mapping[str, Any], facts: Mapping[str, Any], now_ms: int) -> RuleMatch:
+def _match(rule: Rule, context: Mapping[str, Any], env: EvalEnv) -> RuleMatch:
     # Tracing re-runs the condition with instrumentation, paid only by rules that matched.
+    facts, now_ms = env.facts, env.now()
     _, reasons = rule.condition.evaluate_with_trace(context, facts=facts, now_ms=now_ms)
     resolved: list[tuple[str, Mapping[str, Any]]] = []
     action_errors: list[str] = []
     for action in rule.actions:
+        if not action.templated:
+            resolved.append((action.name, action.params))
+            continue
         try:
-            params = acts.resolve_param(dict(action.params), context, facts, now_ms)
+            params = acts.resolve_param(action.params, context, facts, now_ms)
         except acts.TemplateError as exc:
             action_errors.append(f"{action.name}: {exc}")
             continue
         resolved.append((action.name, params))
     return RuleMatch(
-        rule.id, rule.version, rule.priority, rule.severity, rule.is_shadow, reasons,
-        tuple(resolved), tuple(action_errors), rule.audit,
-    )  # fmt: skip
+        rule.id,
+        rule.version,
+        rule.priority,
+        rule.severity,
+        rule.is_shadow,
+        reasons,
+        tuple(resolved),
+        tuple(action_errors),
+        rule.audit,
+    )
 
 
 def _verdict(
@@ -202,51 +233,55 @@ def _verdict(
     shadow: list[RuleMatch],
     errors: list[RuleError],
 ) -> Decision:
-    base = {
-        "event_id": event.id, "event_type": event.type, "revision": bundle.revision,
-        "matched": tuple(matched), "shadow_matched": tuple(shadow), "errors": tuple(errors),
-        "effects": tuple(_effects(matched)),
-    }  # fmt: skip
+    decision = Decision(
+        Outcome.ALLOW,
+        event.id,
+        event.type,
+        bundle.revision,
+        matched=tuple(matched),
+        shadow_matched=tuple(shadow),
+        errors=tuple(errors),
+        effects=tuple(_effects(matched)),
+    )
     reject = _first_reject(bundle, matched, errors)
-    if reject is not None:
-        return Decision(Outcome.REJECT, **base, **reject)
     throttle = _first_action(matched, acts.THROTTLE)
-    if throttle is not None:
+    if reject is not None:
+        decision.outcome = Outcome.REJECT
+        decision.code, decision.message, decision.status, decision.rule_id = reject
+    elif throttle is not None:
         rule_id, params = throttle
         retry = params.get("retryAfterSec", DEFAULT_RETRY_AFTER_S)
-        return Decision(
-            Outcome.THROTTLE, **base, code="RATE_LIMIT_EXCEEDED", message=str(params["message"]),
-            status=THROTTLE_STATUS, rule_id=rule_id,
-            retry_after_s=int(retry) if isinstance(retry, int | float) else DEFAULT_RETRY_AFTER_S,
-        )  # fmt: skip
-    return Decision(
-        Outcome.ALLOW, **base,
-        redactions=tuple({"ruleId": m.rule_id, **p} for m in matched for n, p in m.actions if n == acts.REDACT),
-        proceed=tuple(str(p["outcome"]) for m in matched for n, p in m.actions if n == acts.PROCEED),
-    )  # fmt: skip
+        decision.outcome = Outcome.THROTTLE
+        decision.code, decision.message = "RATE_LIMIT_EXCEEDED", str(params["message"])
+        decision.status, decision.rule_id = THROTTLE_STATUS, rule_id
+        decision.retry_after_s = int(retry) if isinstance(retry, int | float) else DEFAULT_RETRY_AFTER_S
+    else:
+        decision.redactions = tuple(
+            {"ruleId": m.rule_id, **p} for m in matched for n, p in m.actions if n == acts.REDACT
+        )
+        decision.proceed = tuple(
+            str(p["outcome"]) for m in matched for n, p in m.actions if n == acts.PROCEED
+        )
+    return decision
 
 
-def _first_reject(bundle: Bundle, matched: list[RuleMatch], errors: list[RuleError]) -> dict[str, Any] | None:
-    """The highest-priority reject; an errored critical rule rejects (fails closed) at its own
-    priority, so a lower-priority rule cannot hide it."""
-    candidates: list[tuple[int, dict[str, Any]]] = []
+def _first_reject(
+    bundle: Bundle, matched: list[RuleMatch], errors: list[RuleError]
+) -> tuple[str, str, int, str] | None:
+    """(code, message, status, rule id) of the highest-priority reject. An errored critical
+    rule rejects (fails closed) at its own priority, so a lower-priority rule cannot hide it."""
+    candidates: list[tuple[int, tuple[str, str, int, str]]] = []
     for m in matched:
-        for name, params in m.actions:
-            if name == acts.REJECT:
-                status = params.get("status", DEFAULT_REJECT_STATUS)
-                candidates.append((m.priority, {
-                    "code": str(params["code"]), "message": str(params["message"]),
-                    "status": status if isinstance(status, int) else DEFAULT_REJECT_STATUS,
-                    "rule_id": m.rule_id,
-                }))  # fmt: skip
-                break
+        params = next((p for name, p in m.actions if name == acts.REJECT), None)
+        if params is not None:
+            status = params.get("status", DEFAULT_REJECT_STATUS)
+            status = status if isinstance(status, int) else DEFAULT_REJECT_STATUS
+            candidates.append((m.priority, (str(params["code"]), str(params["message"]), status, m.rule_id)))
     for error in errors:
         rule = bundle.get(error.rule_id)
         if rule is not None and rule.is_critical and not rule.is_shadow:
-            candidates.append((rule.priority, {
-                "code": FAIL_CLOSED_CODE, "message": "A required policy check could not be completed",
-                "status": 503, "rule_id": rule.id,
-            }))  # fmt: skip
+            message = "A required policy check could not be completed"
+            candidates.append((rule.priority, (FAIL_CLOSED_CODE, message, 503, rule.id)))
     if not candidates:
         return None
     return max(candidates, key=lambda c: c[0])[1]

@@ -25,6 +25,10 @@ class DeviceMismatch(Unauthorized):
     code, message = "DEVICE_MISMATCH", "This session is bound to another device"
 
 
+class DeviceBlocked(Forbidden):
+    code, message = "DEVICE_BLOCKED", "This device is blocked"
+
+
 class AccountBlocked(Forbidden):
     code, message = "ACCOUNT_BLOCKED", "This account is blocked"
 

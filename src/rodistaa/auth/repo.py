@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rodistaa.acs.enforcement import active_block_clause, person_blocked, person_suspended
 from rodistaa.db.tables import (
     device_bindings,
     jwt_key_activations,
@@ -206,13 +207,31 @@ class SessionUser:
     role: str
     status: str
     session_revoked: bool
+    blocked: bool
+    suspended: bool
+    device_blocked: bool
 
 
-async def get_session_user(conn: AsyncConnection, *, user_id: str, session_id: str) -> SessionUser | None:
-    """The user and the state of the session the access token belongs to, in one query."""
+async def get_session_user(
+    conn: AsyncConnection, *, user_id: str, session_id: str, device_id: str | None, now: datetime
+) -> SessionUser | None:
+    """The user, the state of the session the access token belongs to, and any active ACS
+    block or suspension of the user or of the session's device, in one query (it runs on every
+    authenticated request)."""
     fam = refresh_token_families
+    device_blocked = (
+        exists().where(active_block_clause(("device",), device_id, now)) if device_id else literal(False)
+    )
     query = (
-        select(users.c.id, users.c.role, users.c.status, fam.c.revoked_at)
+        select(
+            users.c.id,
+            users.c.role,
+            users.c.status,
+            fam.c.revoked_at,
+            person_blocked(users.c.id, now).label("blocked"),
+            person_suspended(users.c.id, now).label("suspended"),
+            device_blocked.label("device_blocked"),
+        )
         .select_from(users)
         .join(fam, and_(fam.c.id == session_id, fam.c.user_id == users.c.id))
         .where(users.c.id == user_id)
@@ -220,7 +239,22 @@ async def get_session_user(conn: AsyncConnection, *, user_id: str, session_id: s
     row = (await conn.execute(query)).mappings().first()
     if row is None:
         return None
-    return SessionUser(row["id"], row["role"], row["status"], row["revoked_at"] is not None)
+    return SessionUser(
+        row["id"],
+        row["role"],
+        row["status"],
+        row["revoked_at"] is not None,
+        bool(row["blocked"]),
+        bool(row["suspended"]),
+        bool(row["device_blocked"]),
+    )
+
+
+async def get_enforcement_state(conn: AsyncConnection, *, user_id: str, now: datetime) -> tuple[bool, bool]:
+    """(blocked, suspended) by ACS or an admin, for login and refresh."""
+    query = select(person_blocked(literal(user_id), now), person_suspended(literal(user_id), now))
+    blocked, suspended = (await conn.execute(query)).one()
+    return bool(blocked), bool(suspended)
 
 
 # --- devices, sign-up tokens, signing keys -----------------------------------------------------

@@ -7,17 +7,21 @@ after, so that rolling back the request cannot erase it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rodistaa.acs.audit import AuditEntryDraft, append
+from rodistaa.acs.enforcement import is_blocked
 from rodistaa.auth import repo
 from rodistaa.auth.errors import (
     AccountBlocked,
     AccountInactive,
     AccountSuspended,
     AlreadyRegistered,
+    DeviceBlocked,
     DeviceMismatch,
     InvalidOtp,
     InvalidRefreshToken,
@@ -71,15 +75,22 @@ class LoginResult:
     limit: LimitResult
 
 
-def ensure_can_act(status: UserStatus | str) -> None:
-    """Refuse blocked, suspended and inactive accounts (re-read on every request)."""
+def ensure_can_act(status: UserStatus | str, *, blocked: bool = False, suspended: bool = False) -> None:
+    """Refuse blocked, suspended and inactive accounts (re-read on every request). An active
+    ACS or admin block counts as much as the account's own status."""
     status = UserStatus(status)
-    if status is UserStatus.BLOCKED:
+    if blocked or status is UserStatus.BLOCKED:
         raise AccountBlocked()
-    if status is UserStatus.SUSPENDED:
+    if suspended or status is UserStatus.SUSPENDED:
         raise AccountSuspended()
     if status is UserStatus.INACTIVE:
         raise AccountInactive()
+
+
+def _device_hash(device_id: str | None) -> str | None:
+    """Audit data carries no raw identifiers a person could be traced by; a hash still lets an
+    investigator match devices across entries."""
+    return hashlib.sha256(device_id.encode()).hexdigest() if device_id else None
 
 
 class AuthService:
@@ -136,8 +147,10 @@ class AuthService:
                     device_id=device_id,
                 )
                 return LoginResult(None, None, signup, limit)
-            ensure_can_act(user.status)
-            tokens = await self._open_session(conn, user, device_id)
+            await self._ensure_account_usable(conn, user, now)
+            if device_id and await is_blocked(conn, "device", device_id, now):
+                raise DeviceBlocked()
+            tokens = await self._open_session(conn, user, device_id, action="auth.login")
         return LoginResult(user, tokens, None, limit)
 
     async def _consume_otp(self, mobile: str, code: str) -> None:
@@ -161,17 +174,27 @@ class AuthService:
         # Raised after the commit so the wrong attempt stays counted.
         raise InvalidOtp()
 
+    @staticmethod
+    async def _ensure_account_usable(conn: AsyncConnection, user: UserRecord, now: datetime) -> None:
+        blocked, suspended = await repo.get_enforcement_state(conn, user_id=user.id, now=now)
+        ensure_can_act(user.status, blocked=blocked, suspended=suspended)
+
     # --- sessions ------------------------------------------------------------------------------
 
     async def _open_session(
-        self, conn: AsyncConnection, user: UserRecord, device_id: str | None
+        self, conn: AsyncConnection, user: UserRecord, device_id: str | None, *, action: str
     ) -> SessionTokens:
+        """A new session and its first token pair, audited (the append comes last so the
+        chain's lock is held only until the commit that follows)."""
         now = self._clock.now()
         family_id = new_id("SES")
         await repo.insert_family(conn, family_id=family_id, user_id=user.id, device_id=device_id, now=now)
         if device_id:
             await repo.bind_device(conn, user_id=user.id, device_id=device_id, now=now)
-        return await self._issue_pair(conn, user.id, user.role, family_id, device_id)
+        tokens = await self._issue_pair(conn, user.id, user.role, family_id, device_id)
+        data = {"sessionId": family_id, "role": user.role.value, "deviceHash": _device_hash(device_id)}
+        await append(conn, AuditEntryDraft(user.id, action, "user", user.id, data), now=now)
+        return tokens
 
     async def _issue_pair(
         self,
@@ -217,7 +240,7 @@ class AuthService:
             user = await users_repo.get_by_id(conn, row.user_id)
             if user is None:
                 raise InvalidRefreshToken()
-            ensure_can_act(user.status)
+            await self._ensure_account_usable(conn, user, now)
             successor_id = new_id("RTK")
             if await repo.claim_refresh_token(conn, token_id=row.id, successor_id=successor_id, now=now):
                 tokens = await self._issue_pair(
@@ -228,6 +251,14 @@ class AuthService:
             if retried is not None:
                 return user, retried
             await repo.revoke_family(conn, row.family_id, reason="REUSE_DETECTED", now=now)
+            draft = AuditEntryDraft(
+                "system:auth",
+                "auth.refresh_reuse_detected",
+                "user",
+                row.user_id,
+                {"sessionId": row.family_id},
+            )
+            await append(conn, draft, now=now)
         # Raised after the commit so the family stays revoked.
         raise RefreshTokenReused()
 
@@ -253,7 +284,12 @@ class AuthService:
 
     async def logout(self, actor: Actor) -> None:
         async with self._db.transaction() as conn:
-            await repo.revoke_family(conn, actor.session_id, reason="LOGOUT", now=self._clock.now())
+            now = self._clock.now()
+            await repo.revoke_family(conn, actor.session_id, reason="LOGOUT", now=now)
+            draft = AuditEntryDraft(
+                actor.user_id, "auth.logout", "user", actor.user_id, {"sessionId": actor.session_id}
+            )
+            await append(conn, draft, now=now)
 
     # --- authentication of requests ------------------------------------------------------------
 
@@ -264,10 +300,18 @@ class AuthService:
         if claims.device_id and device_header != claims.device_id:
             raise DeviceMismatch()
         async with self._db.read() as conn:
-            session = await repo.get_session_user(conn, user_id=claims.subject, session_id=claims.session_id)
+            session = await repo.get_session_user(
+                conn,
+                user_id=claims.subject,
+                session_id=claims.session_id,
+                device_id=claims.device_id,
+                now=self._clock.now(),
+            )
         if session is None or session.session_revoked:
             raise Unauthorized()
-        ensure_can_act(session.status)
+        if session.device_blocked:
+            raise DeviceBlocked()
+        ensure_can_act(session.status, blocked=session.blocked, suspended=session.suspended)
         return Actor(
             user_id=session.user_id,
             role=Role(session.role),
@@ -301,6 +345,8 @@ class AuthService:
         async with self._db.transaction() as conn:
             if not await repo.mark_signup_token_used(conn, jti=claims.jti, now=now):
                 raise AlreadyRegistered()
+            if claims.device_id and await is_blocked(conn, "device", claims.device_id, now):
+                raise DeviceBlocked()
             try:
                 user = await users_repo.insert(
                     conn,
@@ -314,5 +360,5 @@ class AuthService:
                 )
             except MobileAlreadyRegistered as exc:
                 raise AlreadyRegistered() from exc
-            tokens = await self._open_session(conn, user, claims.device_id)
+            tokens = await self._open_session(conn, user, claims.device_id, action="user.registered")
         return user, tokens

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from rodistaa.acs.service import AcsService
 from rodistaa.auth.service import AuthService
 from rodistaa.core.clock import Clock
 from rodistaa.db.engine import Database
 from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.security.kms import KmsProvider
 from rodistaa.settings import Settings
 from rodistaa.users.service import UserService
 
@@ -22,6 +24,8 @@ class Services:
     limiter: RateLimiter
     auth: AuthService
     users: UserService
+    acs: AcsService
+    kms: KmsProvider
 
 
 def get_services(request: Request) -> Services:

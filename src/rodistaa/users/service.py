@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rodistaa.acs.audit import AuditEntryDraft, append
 from rodistaa.core.actor import Actor
 from rodistaa.core.clock import Clock
 from rodistaa.core.errors import NotFound
@@ -30,9 +31,10 @@ class UserService:
         self, *, mobile: str, name: str, role: Role, email: str | None, created_by: str
     ) -> UserRecord:
         """Accounts made by someone else: staff by an admin, the first admin by the CLI."""
+        now = self._clock.now()
         async with self._db.transaction() as conn:
             try:
-                return await repo.insert(
+                user = await repo.insert(
                     conn,
                     user_id=new_user_id(role.value),
                     mobile=mobile,
@@ -40,10 +42,13 @@ class UserService:
                     email=email,
                     role=role,
                     created_by=created_by,
-                    now=self._clock.now(),
+                    now=now,
                 )
             except MobileAlreadyRegistered as exc:
                 raise MobileTaken() from exc
+            draft = AuditEntryDraft(created_by, "user.created", "user", user.id, {"role": role.value})
+            await append(conn, draft, now=now)
+        return user
 
     async def list_users(self, *, role: Role | None, page: PageRequest) -> tuple[list[UserRecord], int]:
         async with self._db.read() as conn:

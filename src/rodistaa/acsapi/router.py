@@ -1,0 +1,54 @@
+"""HTTP for the ACS engine: the active rules, reload, and the blocks on an entity. Admin only.
+
+There is deliberately no endpoint that evaluates a caller-supplied context with side effects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+
+from rodistaa.acs.enforcement import active_blocks
+from rodistaa.acsapi.schemas import AcsRuleOut, BlockEntryOut, ReloadOut
+from rodistaa.core.errors import AppError
+from rodistaa.http.auth import AdminActor
+from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.services import Services, get_services
+
+router = APIRouter(prefix="/acs", tags=["acs"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+EntityType = Literal["user", "truck", "driver", "operator", "shipment", "device"]
+
+
+class BundleInvalid(AppError):
+    status, code, message = 422, "BUNDLE_INVALID", "The bundle was refused; the active rules are unchanged"
+
+
+@router.get("/rules", response_model=list[AcsRuleOut], responses=ERROR_RESPONSES)
+async def list_rules(_actor: AdminActor, services: ServicesDep) -> list[AcsRuleOut]:
+    """The active bundle's rules, highest priority first (revision in `X-ACS-Revision`)."""
+    return [AcsRuleOut.of(rule) for rule in services.acs.bundle.rules]
+
+
+@router.post(
+    "/rules/reload", response_model=ReloadOut, responses={**ERROR_RESPONSES, 422: ERROR_RESPONSES[400]}
+)
+async def reload_rules(actor: AdminActor, services: ServicesDep) -> ReloadOut:
+    """Load, validate and activate the configured bundle on every instance. The path is the
+    service's `ACS_BUNDLE_PATH`, never one supplied by the caller."""
+    result = await services.acs.reload_from_path(services.settings.acs_bundle_path, actor=actor.user_id)
+    if not result.ok:
+        raise BundleInvalid(details={"errors": list(result.errors), "activeRevision": result.revision})
+    return ReloadOut(ok=True, revision=result.revision, changed=result.changed, errors=[])
+
+
+@router.get("/blocks/{entityType}/{entityId}", response_model=list[BlockEntryOut], responses=ERROR_RESPONSES)
+async def get_blocks(
+    entityType: EntityType,
+    entityId: str,
+    _actor: AdminActor,
+    services: ServicesDep,
+) -> list[BlockEntryOut]:
+    async with services.db.read() as conn:
+        blocks = await active_blocks(conn, entityType, entityId, services.clock.now())
+    return [BlockEntryOut.of(block) for block in blocks]
