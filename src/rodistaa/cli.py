@@ -8,6 +8,7 @@ import sys
 import typer
 import uvicorn
 
+from rodistaa.acsapi.audit_cli import audit_app
 from rodistaa.acsapi.cli import acs_app
 from rodistaa.cli_common import load_cli_settings
 from rodistaa.core.clock import SystemClock
@@ -25,6 +26,7 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(acs_app, name="acs")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

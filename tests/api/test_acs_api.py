@@ -21,8 +21,13 @@ MOBILE = "+919876543210"
 
 async def insert_block(h: Harness, entity_type: str, entity_id: str, **extra: Any) -> None:
     values = {
-        "id": f"BLK-{entity_type}-{entity_id}"[:64], "entity_type": entity_type, "entity_id": entity_id,
-        "reason": "TEST", "severity": "high", "source": "ADMIN", "created_at": h.clock.now(),
+        "id": f"BLK-{entity_type}-{entity_id}"[:64],
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "reason": "TEST",
+        "severity": "high",
+        "source": "ADMIN",
+        "created_at": h.clock.now(),
     }
     values.update(extra)
     async with h.app.state.services.db.transaction() as conn:
@@ -45,7 +50,11 @@ class TestRules:
     async def test_other_roles_are_refused(self, harness: Harness, role: Role) -> None:
         await create_user_directly(harness, MOBILE, role)
         caller = await sign_in(harness, MOBILE)
-        for method, path in [("GET", "/v1/acs/rules"), ("POST", "/v1/acs/rules/reload"), ("GET", "/v1/acs/blocks/user/USR-X")]:
+        for method, path in [
+            ("GET", "/v1/acs/rules"),
+            ("POST", "/v1/acs/rules/reload"),
+            ("GET", "/v1/acs/blocks/user/USR-X"),
+        ]:
             response = await harness.client.request(method, path, headers=caller.headers)
             assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN"), path
 
@@ -78,11 +87,15 @@ class TestReload:
         assert body["ok"] is True and body["changed"] is True and body["revision"] != before
         assert harness.app.state.services.acs.bundle.revision == body["revision"]
 
-    async def test_invalid_bundle_keeps_the_previous_revision(self, harness: Harness, bundle_dir: Path) -> None:
+    async def test_invalid_bundle_keeps_the_previous_revision(
+        self, harness: Harness, bundle_dir: Path
+    ) -> None:
         admin = await admin_session(harness)
         before = harness.app.state.services.acs.bundle.revision
         path = bundle_dir / "rules.yaml"
-        path.write_text(path.read_text().replace("ctx.userKycStatus != 'VERIFIED'", "ctx.userKycStatus !! 'VERIFIED'"))
+        path.write_text(
+            path.read_text().replace("ctx.userKycStatus != 'VERIFIED'", "ctx.userKycStatus !! 'VERIFIED'")
+        )
         response = await harness.client.post("/v1/acs/rules/reload", headers=admin.headers)
         assert response.status_code == 422
         body = response.json()
@@ -91,7 +104,11 @@ class TestReload:
         assert body["details"]["errors"][0].startswith("RF01_KYC_MANDATORY: condition: ")
         assert harness.app.state.services.acs.bundle.revision == before
         async with harness.app.state.services.db.read() as conn:
-            attempts = (await conn.execute(select(acs_reload_attempts).order_by(acs_reload_attempts.c.attempted_at))).mappings().all()
+            attempts = (
+                (await conn.execute(select(acs_reload_attempts).order_by(acs_reload_attempts.c.attempted_at)))
+                .mappings()
+                .all()
+            )
         assert attempts[-1]["ok"] is False and "RF01_KYC_MANDATORY" in attempts[-1]["errors"]
         assert attempts[-1]["actor"] == admin.user_id
 
@@ -143,7 +160,9 @@ class TestBlocks:
         await insert_block(harness, "truck", "TRK-2", id="BLK-OTHER")
         response = await harness.client.get("/v1/acs/blocks/truck/TRK-1", headers=admin.headers)
         assert response.status_code == 200
-        assert [(b["id"], b["severity"], b["entityId"]) for b in response.json()] == [("BLK-A", "CRITICAL", "TRK-1")]
+        assert [(b["id"], b["severity"], b["entityId"]) for b in response.json()] == [
+            ("BLK-A", "CRITICAL", "TRK-1")
+        ]
         assert (await harness.client.get("/v1/acs/blocks/truck/TRK-9", headers=admin.headers)).json() == []
 
     async def test_unknown_entity_type_is_400(self, harness: Harness) -> None:
@@ -164,7 +183,9 @@ class TestEnforcementAtTheDoor:
 
     async def test_expired_block_no_longer_applies(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
-        await insert_block(harness, "user", session.user_id, expires_at=harness.clock.now() + timedelta(minutes=5))
+        await insert_block(
+            harness, "user", session.user_id, expires_at=harness.clock.now() + timedelta(minutes=5)
+        )
         assert (await harness.client.get("/v1/users/me", headers=session.headers)).status_code == 403
         harness.clock.advance(minutes=5, seconds=1)
         refresh = await harness.client.post("/v1/auth/refresh", json={"refreshToken": session.refresh_token})
@@ -173,10 +194,16 @@ class TestEnforcementAtTheDoor:
     async def test_suspended_person_is_refused(self, harness: Harness) -> None:
         session = await sign_up(harness, MOBILE)
         async with harness.app.state.services.db.transaction() as conn:
-            await conn.execute(acs_suspensions.insert().values(
-                id="SUS-1", account_id=session.user_id, reason="POSSIBLE_COLLUSION", severity="critical",
-                created_at=harness.clock.now(), until=harness.clock.now() + timedelta(days=30),
-            ))
+            await conn.execute(
+                acs_suspensions.insert().values(
+                    id="SUS-1",
+                    account_id=session.user_id,
+                    reason="POSSIBLE_COLLUSION",
+                    severity="critical",
+                    created_at=harness.clock.now(),
+                    until=harness.clock.now() + timedelta(days=30),
+                )
+            )
         response = await harness.client.get("/v1/users/me", headers=session.headers)
         assert (response.status_code, response.json()["code"]) == (403, "ACCOUNT_SUSPENDED")
         code = await request_code(harness, MOBILE)
@@ -187,7 +214,9 @@ class TestEnforcementAtTheDoor:
         await sign_up(harness, MOBILE, device_id="phone-A")
         await insert_block(harness, "device", "phone-A")
         code = await request_code(harness, MOBILE)
-        response = await harness.client.post("/v1/auth/login", json={"mobile": MOBILE, "otp": code, "deviceId": "phone-A"})
+        response = await harness.client.post(
+            "/v1/auth/login", json={"mobile": MOBILE, "otp": code, "deviceId": "phone-A"}
+        )
         assert (response.status_code, response.json()["code"]) == (403, "DEVICE_BLOCKED")
         other = await login(harness, MOBILE, device_id="phone-B")
         assert other["registrationRequired"] is False
