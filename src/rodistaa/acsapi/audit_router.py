@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from rodistaa.acs.audit import AuditEntry, last_verification, record_verification, verify_chain
-from rodistaa.acs.audit.browse import list_entries
+from rodistaa.acs.audit.repo import list_entries
 from rodistaa.acs.metrics import AUDIT_CHAIN_LENGTH, AUDIT_VERIFY_OK
 from rodistaa.core.errors import NotFound
 from rodistaa.http.auth import AdminActor
