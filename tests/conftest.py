@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tests.databases import BACKENDS, fresh_database, require_backend
 TEST_JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
 TEST_HMAC_KEY = "test-hmac-key-0123456789abcdef0123456789abcd"
 TEST_KMS_KEYS = "1:" + base64.b64encode(b"k" * 32).decode()
+TEST_STORAGE_DIR = Path(tempfile.mkdtemp(prefix="rodistaa-test-storage-"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO_ROOT / "rules"
 REFERENCE_BUNDLE = REPO_ROOT.parent / "shared" / "reference" / "acs_rules_top25.yaml"
@@ -78,6 +80,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "local_kms_key_id": "test-kms",
         "local_kms_keys": TEST_KMS_KEYS,
         "acs_bundle_path": str(DEFAULT_BUNDLE),
+        "storage_local_dir": str(TEST_STORAGE_DIR),
         "acs_watch_bundle": False,
     }
     values.update(overrides)

@@ -28,9 +28,11 @@ from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
+from rodistaa.security.envelope import DataKeys
 from rodistaa.security.kms import build_kms
 from rodistaa.security.tokens import KeyRing, TokenService
 from rodistaa.settings import Settings, load_settings
+from rodistaa.storage.factory import build_storage
 from rodistaa.users.router import router as users_router
 from rodistaa.users.service import UserService
 
@@ -71,7 +73,16 @@ async def build_services(
     await acs.start(settings.acs_bundle_path)
     kms = build_kms(settings)
     return Services(
-        settings=settings, clock=clock, db=db, limiter=limiter, auth=auth, users=users, acs=acs, kms=kms
+        storage=build_storage(settings),
+        data_keys=DataKeys(kms),
+        settings=settings,
+        clock=clock,
+        db=db,
+        limiter=limiter,
+        auth=auth,
+        users=users,
+        acs=acs,
+        kms=kms,
     )
 
 

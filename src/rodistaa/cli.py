@@ -17,6 +17,7 @@ from rodistaa.core.phone import InvalidPhoneNumber, mask_phone, normalize_indian
 from rodistaa.core.roles import Role
 from rodistaa.db import migrate
 from rodistaa.db.engine import Database, create_engine
+from rodistaa.ops.logging import configure_logging
 from rodistaa.settings import Settings
 from rodistaa.users.service import UserService
 
@@ -27,6 +28,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(acs_app, name="acs")
 app.add_typer(audit_app, name="audit")
+
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    """Command output goes to stdout (JSON, tables); log lines go to stderr so they never mix.
+    `serve` reconfigures logging for the service itself."""
+    configure_logging("INFO", stream=sys.stderr)
 
 
 @app.command()

@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     # "version:base64-32-bytes,..."; the highest version wraps new data keys.
     local_kms_keys: str = ""
 
+    # Files (encrypted before they are stored): a local directory, or an S3-compatible bucket.
+    storage_backend: str = Field(default="local", pattern="^(local|s3)$")
+    storage_local_dir: str = "var/storage"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "ap-south-1"
+    s3_prefix: str = ""
+    aws_kms_key_id: str | None = None
+    aws_region: str = "ap-south-1"
+
     api_base_url: str = "http://127.0.0.1:8000"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"

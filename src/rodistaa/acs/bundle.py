@@ -184,6 +184,10 @@ def _read_rules(name: str, text: str, issues: list[BundleIssue]) -> list[_RawRul
                 issues.append(BundleIssue("-", str(key), "duplicate key", *_pos(key_node), name))
             data[key] = yaml.SafeLoader(text).construct_document(value_node)
             marks[key] = _pos(value_node)
+            if key == "action" and isinstance(value_node, yaml.SequenceNode):
+                # Each action's own line, at the column of the list's dash.
+                for index, item in enumerate(value_node.value):
+                    marks[f"action[{index}]"] = (item.start_mark.line + 1, _pos(value_node)[1])
         rules.append(_RawRule(data, marks, *_pos(node), name))
     return rules
 
@@ -322,7 +326,7 @@ class _RuleChecker:
         for index, item in enumerate(value):
             where = f"action[{index}]"
             if not isinstance(item, dict) or len(item) != 1:
-                self.issue(where, "must be a map with exactly one action name", "action")
+                self.issue(where, "must be a map with exactly one action name", where)
                 continue
             ((name, params),) = item.items()
             action = self._action(where, name, params)
@@ -333,18 +337,18 @@ class _RuleChecker:
     def _action(self, where: str, name: Any, params: Any) -> RuleAction | None:
         spec = acts.ACTION_SPECS.get(name) if isinstance(name, str) else None
         if spec is None:
-            self.issue(where, f"unknown action '{name}'", "action")
+            self.issue(where, f"unknown action '{name}'", where)
             return None
         if not isinstance(params, dict):
-            self.issue(f"{where}.{name}", "parameters must be a map", "action")
+            self.issue(f"{where}.{name}", "parameters must be a map", where)
             return None
         problems = acts.check_params(spec, params)
         for problem in problems:
-            self.issue(f"{where}.{name}", problem, "action")
+            self.issue(f"{where}.{name}", problem, where)
         try:
             compiled = {key: acts.compile_param(value, self.registry) for key, value in params.items()}
         except ExpressionSyntaxError as exc:
-            self.issue(f"{where}.{name}", f"template: {exc}", "action")
+            self.issue(f"{where}.{name}", f"template: {exc}", where)
             return None
         templated = acts.has_templates(compiled)
         return None if problems else RuleAction(name, compiled, spec, templated)
@@ -357,7 +361,9 @@ class _RuleChecker:
         for index, action in enumerate(rule_actions):
             read = {p for v in action.params.values() for p in acts.template_paths(v)}
             for path in unknown_paths(read, events):
-                self.issue(f"action[{index}].{action.name}", f"unknown context path '{path}'", "action")
+                self.issue(
+                    f"action[{index}].{action.name}", f"unknown context path '{path}'", f"action[{index}]"
+                )
 
 
 def _describe(events: frozenset[str] | None) -> str:

@@ -11,7 +11,7 @@ is *errored*, never matched; a critical enforce rule that errors fails closed (A
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -74,10 +74,20 @@ class RuleMatch:
     priority: int
     severity: str
     shadow: bool
-    reasons: Mapping[str, Any]  # the value of every path (and data call) the condition read
+    explain: Callable[[], Mapping[str, Any]]
     actions: tuple[tuple[str, Mapping[str, Any]], ...]
     action_errors: tuple[str, ...] = ()
     audit: bool = False
+    _reasons: Mapping[str, Any] | None = None
+
+    @property
+    def reasons(self) -> Mapping[str, Any]:
+        """The value of every path (and data call) the condition read. Computed on first use:
+        re-running the condition with tracing is the most expensive part of a match, and most
+        decisions are enforced without anyone reading why."""
+        if self._reasons is None:
+            self._reasons = self.explain()
+        return self._reasons
 
 
 @dataclass(slots=True)
@@ -198,9 +208,11 @@ def decide(
 
 
 def _match(rule: Rule, context: Mapping[str, Any], env: EvalEnv) -> RuleMatch:
-    # Tracing re-runs the condition with instrumentation, paid only by rules that matched.
     facts, now_ms = env.facts, env.now()
-    _, reasons = rule.condition.evaluate_with_trace(context, facts=facts, now_ms=now_ms)
+
+    def explain() -> Mapping[str, Any]:
+        return rule.condition.evaluate_with_trace(context, facts=facts, now_ms=now_ms)[1]
+
     resolved: list[tuple[str, Mapping[str, Any]]] = []
     action_errors: list[str] = []
     for action in rule.actions:
@@ -219,7 +231,7 @@ def _match(rule: Rule, context: Mapping[str, Any], env: EvalEnv) -> RuleMatch:
         rule.priority,
         rule.severity,
         rule.is_shadow,
-        reasons,
+        explain,
         tuple(resolved),
         tuple(action_errors),
         rule.audit,

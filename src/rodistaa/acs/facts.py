@@ -8,7 +8,7 @@ possible; `StaticFacts` serves services that already hold everything (and tests,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,3 +36,27 @@ class StaticFacts:
 
     async def answer(self, requests: Sequence[FactRequest]) -> Mapping[str, Any]:
         return {r.key: self.answers[r.key] for r in requests if r.key in self.answers}
+
+
+Answerer = Callable[[tuple[Any, ...]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ProvidedFacts:
+    """Context names a service already holds, plus answerers for the data-backed functions its
+    event's rules may call (each typically one query). Only the calls the rules actually make
+    are answered; an unanswerable call is left out so its rule errors visibly."""
+
+    names: Mapping[str, Any]
+    answerers: Mapping[str, Answerer] = field(default_factory=dict)
+
+    async def context(self, event: AcsEvent) -> Mapping[str, Any]:
+        return self.names
+
+    async def answer(self, requests: Sequence[FactRequest]) -> Mapping[str, Any]:
+        answers: dict[str, Any] = {}
+        for request in requests:
+            answerer = self.answerers.get(request.name)
+            if answerer is not None:
+                answers[request.key] = await answerer(request.args)
+        return answers

@@ -83,7 +83,11 @@ def _trusted_keys(values: list[str]) -> dict[str, bytes]:
         if not sep:
             typer.echo("--trusted-key must look like key_ref=base64", err=True)
             raise typer.Exit(2)
-        keys[key_ref] = base64.b64decode(encoded)
+        try:
+            keys[key_ref] = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:
+            typer.echo(f"--trusted-key {key_ref}: not base64", err=True)
+            raise typer.Exit(2) from exc
     return keys
 
 

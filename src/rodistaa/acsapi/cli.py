@@ -52,19 +52,31 @@ def evaluate(
     loaded = _load_or_exit(bundle)
     try:
         spec = json.loads(event.read_text())
-        acs_event = AcsEvent(
-            type=spec["type"],
-            id=spec.get("id", "EVT-CLI"),
-            at=datetime.fromisoformat(spec["at"]) if "at" in spec else datetime.now(UTC),
-            ctx=spec.get("ctx", {}),
-            payload=spec.get("payload", {}),
-        )
+        acs_event, context, facts = _event_from_spec(spec)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         typer.echo(f"invalid event file: {exc}", err=True)
         raise typer.Exit(2) from exc
-    context = build_context(acs_event, spec.get("context", {}), spec.get("systemConfig"))
-    decision = decide(loaded, acs_event, context, facts=spec.get("facts", {}))
+    decision = decide(loaded, acs_event, context, facts=facts)
     typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True, default=str))
+
+
+def _event_from_spec(spec: Any) -> tuple[AcsEvent, dict[str, Any], dict[str, Any]]:
+    """The event, its evaluation context and its facts from an event file; TypeError or
+    KeyError when the file does not have the documented shape."""
+    if not isinstance(spec, dict):
+        raise TypeError("the event file must hold a JSON object")
+    for key in ("ctx", "payload", "context", "facts", "systemConfig"):
+        if spec.get(key) is not None and not isinstance(spec[key], dict):
+            raise TypeError(f"'{key}' must be an object")
+    acs_event = AcsEvent(
+        type=spec["type"],
+        id=spec.get("id", "EVT-CLI"),
+        at=datetime.fromisoformat(spec["at"]) if "at" in spec else datetime.now(UTC),
+        ctx=spec.get("ctx") or {},
+        payload=spec.get("payload") or {},
+    )
+    context = build_context(acs_event, spec.get("context") or {}, spec.get("systemConfig"))
+    return acs_event, context, spec.get("facts") or {}
 
 
 @acs_app.command("reload")
@@ -74,7 +86,12 @@ def reload(
     """Validate and activate a bundle; every instance converges on it within seconds."""
     settings = load_cli_settings()
     path = bundle or Path(settings.acs_bundle_path)
-    result = asyncio.run(_with_service(settings, lambda acs: acs.reload_from_path(path, actor="cli")))
+
+    async def reload_synced(acs: AcsService) -> Any:
+        await acs.sync()  # know the active revision first, so "unchanged" and refusals say it
+        return await acs.reload_from_path(path, actor="cli")
+
+    result = asyncio.run(_with_service(settings, reload_synced))
     if not result.ok:
         for error in result.errors:
             typer.echo(error, err=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import rodistaa.acs.audit.tables  # (audit chain)
+import rodistaa.acs.audit.tables
 import rodistaa.acs.tables
-import rodistaa.db.tables  # noqa: F401  (identity)
+import rodistaa.db.tables
+import rodistaa.drivers.tables
+import rodistaa.fleet.tables
+import rodistaa.franchises.tables
+import rodistaa.inspections.tables
+import rodistaa.kyc.tables
 from rodistaa.db.metadata import metadata
 
 __all__ = ["metadata"]

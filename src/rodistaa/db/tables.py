@@ -115,3 +115,15 @@ booking_day_counters = Table(
     Column("last_value", BigInteger, nullable=False),
     CheckConstraint("last_value > 0", name="last_value_positive"),
 )
+
+# Envelope encryption: one data key per user, stored wrapped by the KMS. Destroying it (GDPR
+# erasure) leaves every document encrypted under it unreadable.
+user_data_keys = Table(
+    "user_data_keys",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.id"), primary_key=True),
+    Column("wrapped_key", String(512), nullable=True),
+    _timestamp("created_at"),
+    _timestamp("rewrapped_at", nullable=True),
+    _timestamp("destroyed_at", nullable=True),
+)

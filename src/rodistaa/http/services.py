@@ -11,8 +11,10 @@ from rodistaa.auth.service import AuthService
 from rodistaa.core.clock import Clock
 from rodistaa.db.engine import Database
 from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.security.envelope import DataKeys
 from rodistaa.security.kms import KmsProvider
 from rodistaa.settings import Settings
+from rodistaa.storage.base import FileStorage
 from rodistaa.users.service import UserService
 
 
@@ -26,6 +28,8 @@ class Services:
     users: UserService
     acs: AcsService
     kms: KmsProvider
+    storage: FileStorage
+    data_keys: DataKeys
 
 
 def get_services(request: Request) -> Services:

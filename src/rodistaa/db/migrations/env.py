@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from rodistaa.db.engine import create_engine
+from rodistaa.db.metadata import UTCDateTime
 from rodistaa.db.schema import metadata
 
 config = context.config
+
+
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | bool:
+    # Migrations must not import application types: the UTC wrapper is a plain timestamptz.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _configure_and_run(connection: Connection) -> None:
@@ -20,6 +29,7 @@ def _configure_and_run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
