@@ -178,7 +178,7 @@ class TestProductionRefusals:
 
     def test_missing_kms_key_id_with_external_provider(self) -> None:
         message = refusal(kms_provider="aws", local_kms_key_id="", local_kms_keys="")
-        assert blamed(message) == {"LOCAL_KMS_KEY_ID"}
+        assert blamed(message) == {"AWS_KMS_KEY_ID", "AWS_KMS_SIGNING_KEY_ID"}
 
     @pytest.mark.parametrize(
         "keys",

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     s3_region: str = "ap-south-1"
     s3_prefix: str = ""
     aws_kms_key_id: str | None = None
+    # KMS_PROVIDER=aws: an ECC_NIST_P256 SIGN_VERIFY key for audit checkpoints (a symmetric key
+    # cannot sign). Like AWS_KMS_KEY_ID, retired keys may follow comma-separated.
+    aws_kms_signing_key_id: str | None = None
     aws_region: str = "ap-south-1"
 
     api_base_url: str = "http://127.0.0.1:8000"
@@ -190,6 +193,8 @@ class Settings(BaseSettings):
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS: wildcard '*' is not allowed in production")
         problems.extend(self._kms_problems())
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            problems.append("S3_BUCKET: required when STORAGE_BACKEND=s3")
         return problems
 
     def _jwt_problems(self) -> list[str]:
@@ -210,8 +215,18 @@ class Settings(BaseSettings):
         return problems
 
     def _kms_problems(self) -> list[str]:
+        if self.kms_provider == "aws":
+            problems: list[str] = []
+            if not (self.aws_kms_key_id or "").strip(" ,"):
+                problems.append("AWS_KMS_KEY_ID: required when KMS_PROVIDER=aws (it wraps data keys)")
+            if not (self.aws_kms_signing_key_id or "").strip(" ,"):
+                problems.append(
+                    "AWS_KMS_SIGNING_KEY_ID: required when KMS_PROVIDER=aws "
+                    "(an ECC_NIST_P256 signing key for audit checkpoints)"
+                )
+            return problems
         if self.kms_provider != "local":
-            return [] if self.local_kms_key_id else ["LOCAL_KMS_KEY_ID: KMS key id missing"]
+            return [f"KMS_PROVIDER: must be 'local' or 'aws', not {self.kms_provider!r}"]
         problems = []
         if not self.local_kms_key_id:
             problems.append("LOCAL_KMS_KEY_ID: KMS key id missing")

@@ -14,6 +14,8 @@ from datetime import datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.db.tables import user_data_keys
@@ -66,21 +68,28 @@ class DataKeys:
         self._kms = kms
 
     async def for_writing(self, conn: AsyncConnection, user_id: str, *, now: datetime) -> bytes:
-        """The user's data key, created if they have none yet. The row is locked (or, on SQLite,
-        the transaction holds the write lock) so two uploads cannot create two keys."""
+        """The user's data key, created if they have none yet. The primary key settles a race
+        between two first uploads: one insert wins and the other reads the winner's key."""
         query = select(user_data_keys).where(user_data_keys.c.user_id == user_id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = (await conn.execute(query)).first()
-        if row is None:
-            plaintext, wrapped = await self._kms.generate_data_key(_key_context(user_id))
-            await conn.execute(
-                user_data_keys.insert().values(
-                    user_id=user_id, wrapped_key=wrapped.serialize(), created_at=now
-                )
-            )
+        if row is not None:
+            return await self._unwrap(user_id, row.wrapped_key)
+        plaintext, wrapped = await self._kms.generate_data_key(_key_context(user_id))
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        created = await conn.execute(
+            insert(user_data_keys)
+            .values(user_id=user_id, wrapped_key=wrapped.serialize(), created_at=now)
+            .on_conflict_do_nothing(index_elements=[user_data_keys.c.user_id])
+        )
+        if created.rowcount == 1:
             return plaintext
-        return await self._unwrap(user_id, row.wrapped_key)
+        # A concurrent first upload created the key between our read and insert: use theirs.
+        existing = (
+            await conn.execute(select(user_data_keys).where(user_data_keys.c.user_id == user_id))
+        ).one()
+        return await self._unwrap(user_id, existing.wrapped_key)
 
     async def for_reading(self, conn: AsyncConnection, user_id: str) -> bytes:
         row = (await conn.execute(select(user_data_keys).where(user_data_keys.c.user_id == user_id))).first()
@@ -120,10 +129,11 @@ class DataKeys:
                 return count
             for user_id, wrapped_key in rows:
                 rewrapped = await self._kms.rewrap(WrappedKey.parse(wrapped_key), _key_context(user_id))
-                await conn.execute(
+                # Conditional on the value read: an erasure committed meanwhile must stay erased.
+                result = await conn.execute(
                     update(user_data_keys)
-                    .where(user_data_keys.c.user_id == user_id)
+                    .where(user_data_keys.c.user_id == user_id, user_data_keys.c.wrapped_key == wrapped_key)
                     .values(wrapped_key=rewrapped.serialize(), rewrapped_at=now)
                 )
-                count += 1
+                count += result.rowcount
             after = rows[-1][0]

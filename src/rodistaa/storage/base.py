@@ -46,11 +46,14 @@ class LocalStorage:
     def _write(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)  # atomic: a reader never sees half a file
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)  # atomic: a reader never sees half a file
+        finally:
+            temporary.unlink(missing_ok=True)
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)

@@ -36,7 +36,7 @@ from rodistaa.acs.audit.checker import ChainChecker, Finding
 from rodistaa.acs.audit.models import AuditEntry, Checkpoint, TamperKind, VerifyReport
 from rodistaa.acs.audit.tables import audit_checkpoints, audit_log
 from rodistaa.db.engine import Database
-from rodistaa.security.kms import KmsProvider, verify_ed25519
+from rodistaa.security.kms import KmsProvider, verify_with_public_key
 
 EXPORT_FORMAT: Final = "rodistaa-audit-export-v1"
 PAGE_SIZE: Final = 1000
@@ -309,7 +309,7 @@ def _line_of_seq(path: Path, seq: int, *, start: int) -> int | None:
 
 def _signed(checkpoint: Checkpoint, keys: dict[str, bytes]) -> bool:
     key = keys.get(checkpoint.key_ref)
-    return key is not None and verify_ed25519(key, checkpoint.message, checkpoint.signature)
+    return key is not None and verify_with_public_key(key, checkpoint.message, checkpoint.signature)
 
 
 def _check_file_end(
