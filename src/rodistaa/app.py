@@ -26,6 +26,7 @@ from rodistaa.http.errors import install_error_handlers
 from rodistaa.http.middleware import RequestContextMiddleware
 from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
+from rodistaa.kyc.router import router as kyc_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
 from rodistaa.security.envelope import DataKeys
@@ -141,6 +142,7 @@ def create_app(
     api.include_router(users_router)
     api.include_router(acs_router)
     api.include_router(audit_router)
+    api.include_router(kyc_router)
     app.include_router(api)
     app.include_router(health_router)
     if settings.cors_origins:

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rodistaa.acs import actions as acts
 from rodistaa.acs.audit import AuditEntryDraft, append
 from rodistaa.acs.engine import AcsEvent, Decision, Effect
+from rodistaa.acs.queues import flag_watchlist
 from rodistaa.acs.tables import (
     acs_blocks,
     acs_effect_keys,
     acs_events,
     acs_shipment_freezes,
     acs_suspensions,
-    acs_watchlist,
     notifications,
     outbox_events,
     tickets,
@@ -240,40 +239,7 @@ async def _watchlist(
     for entity_id in _ids(effect, "entityId"):
         if not await _claim(conn, event, effect, f"{entity_type}:{entity_id}", now):
             continue
-        await _flag(conn, entity_type, entity_id, reason, now)
-
-
-async def _flag(conn: AsyncConnection, entity_type: str, entity_id: str, reason: str, now: datetime) -> None:
-    """One entry per entity; reasons accumulate. The row is locked (PostgreSQL) or the
-    transaction holds the write lock (SQLite) so concurrent flags don't lose a reason."""
-    query = select(acs_watchlist.c.id, acs_watchlist.c.reasons).where(
-        acs_watchlist.c.entity_type == entity_type, acs_watchlist.c.entity_id == entity_id
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        stmt = _insert(conn)(acs_watchlist).values(
-            id=new_id("WCH"),
-            entity_type=entity_type,
-            entity_id=entity_id,
-            reasons=_json([reason]),
-            hits=1,
-            first_flagged_at=now,
-            last_flagged_at=now,
-        )
-        if (await conn.execute(stmt.on_conflict_do_nothing())).rowcount == 1:
-            return
-        row = (await conn.execute(query)).first()
-        assert row is not None
-    reasons = json.loads(row.reasons)
-    if reason not in reasons:
-        reasons.append(reason)
-    await conn.execute(
-        update(acs_watchlist)
-        .where(acs_watchlist.c.id == row.id)
-        .values(reasons=_json(reasons), hits=acs_watchlist.c.hits + 1, last_flagged_at=now)
-    )
+        await flag_watchlist(conn, entity_type=entity_type, entity_id=entity_id, reason=reason, now=now)
 
 
 async def _ticket(

@@ -23,6 +23,7 @@ from rodistaa.security.pii import mask_pii_processor, mask_text
 _HANDLER_NAME = "rodistaa"
 # Uvicorn installs its own non-propagating handlers; they would bypass masking.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_PARAMETER_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "asyncpg")
 
 
 class _CurrentStdout:
@@ -144,3 +145,7 @@ def _route_uvicorn_to_root() -> None:
         logger.propagate = True
     # The application writes its own access line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Database drivers log statements *with their parameters* below WARNING; parameters carry
+    # personal data the masker cannot always recognise (free-text purposes, names).
+    for name in _PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
