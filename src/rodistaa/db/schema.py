@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import rodistaa.acs.audit.tables
 import rodistaa.acs.tables
+import rodistaa.bookings.tables
 import rodistaa.db.tables
 import rodistaa.drivers.tables
 import rodistaa.fleet.tables
 import rodistaa.franchises.tables
 import rodistaa.inspections.tables
 import rodistaa.kyc.tables
+import rodistaa.ledger.tables
 from rodistaa.db.metadata import metadata
 
 __all__ = ["metadata"]
