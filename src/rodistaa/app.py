@@ -22,10 +22,14 @@ from rodistaa.auth.router import router as auth_router
 from rodistaa.auth.service import AuthService
 from rodistaa.core.clock import Clock, SystemClock
 from rodistaa.db.engine import Database, create_engine
+from rodistaa.drivers.router import router as drivers_router
+from rodistaa.fleet.router import router as fleet_router
+from rodistaa.franchises.router import router as franchises_router
 from rodistaa.http.errors import install_error_handlers
 from rodistaa.http.middleware import RequestContextMiddleware
 from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
+from rodistaa.inspections.router import router as inspections_router
 from rodistaa.kyc.router import router as kyc_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
@@ -142,7 +146,8 @@ def create_app(
     api.include_router(users_router)
     api.include_router(acs_router)
     api.include_router(audit_router)
-    api.include_router(kyc_router)
+    for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
+        api.include_router(domain_router)
     app.include_router(api)
     app.include_router(health_router)
     if settings.cors_origins:
