@@ -30,7 +30,3 @@ class InspectionChanged(Conflict):
     """Photos arrived between the ACS evaluation and the result: the evaluated set is stale."""
 
     message = "The inspection's photos changed while it was being submitted; submit again"
-
-
-class TruckStatusChanged(Conflict):
-    message = "The truck's status changed while the result was being recorded; submit again"

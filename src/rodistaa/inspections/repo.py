@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,12 +16,10 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, false, func, select,
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rodistaa.acs.enforcement import is_blocked
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.db.tables import users
-from rodistaa.fleet.status import TruckFacts, TruckStatus
-from rodistaa.fleet.tables import truck_documents, trucks
+from rodistaa.fleet.tables import trucks
 from rodistaa.franchises.tables import franchises
 from rodistaa.inspections.tables import inspection_photos, inspections
 
@@ -354,37 +352,3 @@ async def get_unit(conn: AsyncConnection, unit_id: str) -> UnitRecord:
         )
     ).one()
     return UnitRecord(row.id, row.centre_lat, row.centre_lng, row.radius_m)
-
-
-async def truck_facts(conn: AsyncConnection, truck: TruckRecord, now: datetime) -> TruckFacts:
-    """What `fleet.status.status_after_inspection` needs: stored status, an active block, the
-    expiry of the newest document of each type, and the last passed inspection."""
-    rows = (
-        await conn.execute(
-            select(truck_documents.c.doc_type, truck_documents.c.expiry_date)
-            .where(truck_documents.c.truck_id == truck.id)
-            .order_by(truck_documents.c.created_at, truck_documents.c.id)
-        )
-    ).all()
-    expiries: dict[str, date] = {doc_type: expiry for doc_type, expiry in rows}  # newest wins
-    return TruckFacts(
-        status=TruckStatus(truck.status),
-        blocked=await is_blocked(conn, "truck", truck.id, now),
-        expiries=expiries,
-        last_passed_at=truck.last_inspected_at,
-    )
-
-
-async def set_truck_status_after_inspection(
-    conn: AsyncConnection, truck_id: str, *, seen_status: str, new_status: str, passed: bool, now: datetime
-) -> bool:
-    """Apply the inspection's result if the truck still has the status it was decided from
-    (`rowcount == 1` is the claim), so a concurrent document job or block is never overwritten
-    with a status computed from stale facts. A pass restarts the 120-day validity."""
-    values: dict[str, Any] = {"status": new_status, "updated_at": now}
-    if passed:
-        values["last_inspected_at"] = now
-    result = await conn.execute(
-        update(trucks).where(trucks.c.id == truck_id, trucks.c.status == seen_status).values(**values)
-    )
-    return result.rowcount == 1

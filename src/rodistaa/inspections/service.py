@@ -3,7 +3,7 @@ photos, and submits the result, which ACS (`inspection.uploaded`: RF09, RF10, RF
 
 A submission ACS refuses marks the inspection REJECTED with the rule's code and leaves the truck
 as it was: the record stays as evidence and a new inspection is needed. An accepted one records
-PASSED/FAILED and moves the truck (`fleet.status.status_after_inspection`) in one transaction.
+PASSED/FAILED and moves the truck (`fleet.lifecycle.record_inspection_result`) in one transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from rodistaa.acs.service import PolicyRejected
 from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.core.ids import new_id
-from rodistaa.fleet.status import TruckStatus, status_after_inspection
+from rodistaa.fleet.lifecycle import record_inspection_result
+from rodistaa.fleet.status import TruckStatus
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
 from rodistaa.http.uploads import read_upload
@@ -38,7 +39,6 @@ from rodistaa.inspections.errors import (
     PhotosRequired,
     TruckNotInZone,
     TruckRetired,
-    TruckStatusChanged,
 )
 from rodistaa.inspections.repo import Geo, InspectionRecord, PhotoRecord, TruckRecord, UnitRecord
 from rodistaa.kyc.status import kyc_status
@@ -307,18 +307,13 @@ class InspectionService:
                 raise InspectionNotPending()
             if await repo.photo_ids(conn, inspection.id) != evaluated:
                 raise InspectionChanged()
-            truck = await repo.get_truck(conn, inspection.truck_id, lock=True)
-            facts = await repo.truck_facts(conn, truck, now)
-            new_status = status_after_inspection(facts, passed=passed, now=now).value
-            if not await repo.set_truck_status_after_inspection(
-                conn, truck.id, seen_status=truck.status, new_status=new_status, passed=passed, now=now
-            ):
-                raise TruckStatusChanged()
+            change = await record_inspection_result(conn, inspection.truck_id, passed=passed, now=now)
+            new_status = change.after.value
             data = {
                 "inspectionId": inspection.id,
-                "truckId": truck.id,
+                "truckId": change.truck_id,
                 "result": submission.result,
-                "truckStatusBefore": truck.status,
+                "truckStatusBefore": change.before.value,
                 "truckStatus": new_status,
             }
             draft = AuditEntryDraft(actor.user_id, "inspection.submitted", "inspection", inspection.id, data)
