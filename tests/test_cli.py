@@ -162,6 +162,7 @@ SAFE_PRODUCTION_ENV = {
     "OTP_SENDER": "http",
     "OTP_HTTP_URL": "https://sms-gateway.internal/send",
     "OTP_DEV_ECHO": "false",
+    "PAYMENT_WEBHOOK_SECRET": "prod-payment-webhook-secret-3c7e1a9f5b2d8046",
 }
 
 

@@ -46,6 +46,7 @@ SAFE_PRODUCTION: dict[str, Any] = {
     "otp_http_url": "https://sms-gateway.internal/send",
     "otp_dev_echo": False,
     "cors_origins": "https://app.rodistaa.example,https://admin.rodistaa.example",
+    "payment_webhook_secret": "prod-payment-webhook-secret-3c7e1a9f5b2d8046",
 }
 
 _PROBLEM_LINE = re.compile(r"^\s*- ([A-Z_]+):", re.MULTILINE)

@@ -20,6 +20,7 @@ from rodistaa.auth import repo as auth_repo
 from rodistaa.auth.otp_sender import OtpSender, build_otp_sender
 from rodistaa.auth.router import router as auth_router
 from rodistaa.auth.service import AuthService
+from rodistaa.bookings.router import router as bookings_router
 from rodistaa.core.clock import Clock, SystemClock
 from rodistaa.db.engine import Database, create_engine
 from rodistaa.drivers.router import router as drivers_router
@@ -31,6 +32,7 @@ from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
 from rodistaa.inspections.router import router as inspections_router
 from rodistaa.kyc.router import router as kyc_router
+from rodistaa.ledger.router import router as ledger_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
 from rodistaa.security.envelope import DataKeys
@@ -148,6 +150,8 @@ def create_app(
     api.include_router(audit_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
+    api.include_router(bookings_router)
+    api.include_router(ledger_router)
     app.include_router(api)
     app.include_router(health_router)
     if settings.cors_origins:

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,6 +125,18 @@ class Settings(BaseSettings):
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_s: float = Field(default=300.0, gt=0)
 
+    # Bookings (PRODUCT §6): the price estimator's rate in rupees per tonne-km, and how long a
+    # booking takes bids before it is finalized automatically. The rate's lower bound keeps the
+    # smallest booking (0.1 t over 1 km) priced at one paisa or more.
+    freight_rate_per_tonne_km: Decimal = Field(
+        default=Decimal("2.5"), ge=Decimal("0.1"), le=Decimal("1000"), decimal_places=4
+    )
+    bid_window_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+
+    # Shared with the payment provider: it signs each webhook delivery with this secret
+    # (HMAC-SHA256, see rodistaa.ledger.webhook). Empty refuses every delivery.
+    payment_webhook_secret: str = ""
+
     # Rate limits, in the `limits` library notation ("10/hour").
     rate_limit_auth_per_phone: str = "10/hour"
     rate_limit_auth_per_ip: str = "30/hour"
@@ -195,6 +208,13 @@ class Settings(BaseSettings):
         problems.extend(self._kms_problems())
         if self.storage_backend == "s3" and not self.s3_bucket:
             problems.append("S3_BUCKET: required when STORAGE_BACKEND=s3")
+        if not self.payment_webhook_secret:
+            problems.append(
+                "PAYMENT_WEBHOOK_SECRET: required (the payment provider's webhook signing secret); "
+                "without it no payment can be credited"
+            )
+        elif self.payment_webhook_secret in DOCUMENTED_DEFAULT_SECRETS:
+            problems.append("PAYMENT_WEBHOOK_SECRET: is a documented default")
         return problems
 
     def _jwt_problems(self) -> list[str]:

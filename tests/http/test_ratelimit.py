@@ -12,6 +12,9 @@ from rodistaa.http.ratelimit import RateLimiter, hashed_identifier
 
 POLICIES = {"login_phone": "3/hour", "login_ip": "5/hour"}
 
+# The Redis tests reset the shared key space: under xdist they all run on one worker.
+pytestmark = pytest.mark.xdist_group("redis")
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> RateLimiter:

@@ -7,6 +7,7 @@ A bundle with any error is refused as a whole; every error is reported as
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -147,7 +148,19 @@ def load_bundle(path: str | Path, *, registry: FunctionRegistry | None = None) -
 
 def parse_bundle(sources: Sequence[tuple[str, str]], *, registry: FunctionRegistry | None = None) -> Bundle:
     """Validate and compile bundle texts `(name, yaml_text)` merged in the given order."""
-    registry = registry or default_registry()
+    if registry is None:
+        # Bundles are immutable and compiling one costs tens of milliseconds: instances that
+        # reload or converge on the same texts reuse the compiled bundle.
+        return _parse_with_default_registry(tuple(sources))
+    return _parse(sources, registry)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_with_default_registry(sources: tuple[tuple[str, str], ...]) -> Bundle:
+    return _parse(sources, default_registry())
+
+
+def _parse(sources: Sequence[tuple[str, str]], registry: FunctionRegistry) -> Bundle:
     issues: list[BundleIssue] = []
     raw_rules: list[_RawRule] = []
     for name, text in sources:

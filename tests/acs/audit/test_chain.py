@@ -247,6 +247,8 @@ class TestPersonalData:
             {"bidId": "BID-01J9Z8Y7X6W5V4T3S2R1Q0P9N8", "userId": "USR-SH-01J9Z8Y7X6W5V4T3S2R1Q0P9N8"},
             {"digest": "0123456789" + "ab" * 27},  # a hash with a 10-digit run is still a hash
             {"bookingId": "RID-20250102-0001", "amountPaise": 125_000_00, "epochS": 1_735_787_045},
+            # Amounts named as such may have any size: ₹6 crore is 10 digits starting with 6.
+            {"balanceAfterPaise": 6_000_000_000, "amount_paise": 987_654_321_012},
             {"ratio": 0.25, "flag": True, "none": None, "reasonPaths": ["operator.ledgerBalance"]},
             {"code": "LEDGER_INSUFFICIENT", "message": "Insufficient ledger balance"},
         ],

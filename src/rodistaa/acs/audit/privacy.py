@@ -23,6 +23,7 @@ from rodistaa.security.pii import mask_text
 _HEX_DIGEST_RE: Final = re.compile(r"(?=[0-9a-f]*[a-f])[0-9a-f]{32,128}")
 _PREFIXED_ULID_RE: Final = re.compile(r"(?P<prefix>[A-Z0-9]+(?:-[A-Z0-9]+)*)-[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _MAX_DEPTH: Final = 16
+_AMOUNT_SUFFIXES: Final = ("Paise", "_paise")
 
 
 def ensure_no_personal_data(data: Mapping[str, object]) -> None:
@@ -56,6 +57,8 @@ def _check(value: object, path: str, depth: int) -> None:
 
 
 def _check_int(value: int, path: str) -> None:
+    if path.rsplit(".", 1)[-1].endswith(_AMOUNT_SUFFIXES):
+        return  # a money amount named as such (a ₹6-crore balance is 10 digits starting with 6)
     digits = str(abs(value))
     # Amounts, counts and epoch seconds stay allowed; a 10-digit number starting 6-9 is an
     # Indian mobile, a 12-digit one (91 + mobile, or Aadhaar) is refused as well.
