@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, false, func, select, true, update
@@ -19,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.db.tables import users
+from rodistaa.fleet import repo as fleet_repo
+from rodistaa.fleet.repo import TruckRecord
 from rodistaa.fleet.tables import trucks
 from rodistaa.franchises.tables import franchises
 from rodistaa.inspections.tables import inspection_photos, inspections
@@ -79,27 +80,6 @@ class InspectionRecord:
             submitted_at=row["submitted_at"],
             photos=tuple(photos),
         )
-
-
-@dataclass(frozen=True)
-class TruckRecord:
-    id: str
-    operator_id: str
-    registration_number: str
-    vehicle_type: str
-    body_type: str
-    tyres: int
-    capacity_tonnes: Decimal
-    model_year: int
-    emission: str
-    permit_type: str
-    status: str
-    franchise_unit_id: str | None
-    last_inspected_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> TruckRecord:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -206,14 +186,11 @@ async def list_visible(
 
 
 async def get_truck_in_staff_unit(
-    conn: AsyncConnection, truck_id: str, staff_user_id: str
+    conn: AsyncConnection, truck_id: str, staff_user_id: str, *, now: datetime
 ) -> TruckRecord | None:
     """The truck, if it belongs to the unit of this staff member (the truck's zone)."""
-    query = select(trucks).where(
-        trucks.c.id == truck_id, trucks.c.franchise_unit_id == _staff_franchise(staff_user_id)
-    )
-    row = (await conn.execute(query)).mappings().first()
-    return TruckRecord.from_row(row) if row else None
+    visible = trucks.c.franchise_unit_id == _staff_franchise(staff_user_id)
+    return await fleet_repo.get_truck(conn, truck_id, now=now, visible=visible)
 
 
 async def insert_inspection(
@@ -330,10 +307,12 @@ async def close_pending(
 # --- trucks and units --------------------------------------------------------------------------
 
 
-async def get_truck(conn: AsyncConnection, truck_id: str, *, lock: bool = False) -> TruckRecord:
-    query = select(trucks).where(trucks.c.id == truck_id)
-    row = (await conn.execute(_locked(conn, query) if lock else query)).mappings().one()
-    return TruckRecord.from_row(row)
+async def get_truck(conn: AsyncConnection, truck_id: str, *, now: datetime) -> TruckRecord:
+    """The inspected truck (an inspection always names an existing truck)."""
+    truck = await fleet_repo.get_truck(conn, truck_id, now=now)
+    if truck is None:
+        raise LookupError(f"inspection names a missing truck {truck_id}")
+    return truck
 
 
 async def truck_operator(conn: AsyncConnection, truck_id: str) -> str:

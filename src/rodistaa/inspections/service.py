@@ -28,6 +28,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.core.ids import new_id
 from rodistaa.fleet.lifecycle import record_inspection_result
+from rodistaa.fleet.repo import TruckRecord
 from rodistaa.fleet.status import TruckStatus
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
@@ -40,7 +41,7 @@ from rodistaa.inspections.errors import (
     TruckNotInZone,
     TruckRetired,
 )
-from rodistaa.inspections.repo import Geo, InspectionRecord, PhotoRecord, TruckRecord, UnitRecord
+from rodistaa.inspections.repo import Geo, InspectionRecord, PhotoRecord, UnitRecord
 from rodistaa.kyc.status import kyc_status
 from rodistaa.security.envelope import encrypt
 from rodistaa.storage.sniff import IMAGE_TYPES, MB
@@ -113,7 +114,7 @@ class InspectionService:
         now = self._s.clock.now()
         inspection_id = new_id("INS")
         async with self._s.db.transaction() as conn:
-            truck = await repo.get_truck_in_staff_unit(conn, truck_id, actor.user_id)
+            truck = await repo.get_truck_in_staff_unit(conn, truck_id, actor.user_id, now=now)
             if truck is None or truck.franchise_unit_id is None:
                 raise TruckNotInZone()
             if truck.status == TruckStatus.INACTIVE:
@@ -236,7 +237,7 @@ class InspectionService:
         async with self._s.db.read() as conn:
             inspection = await self._pending(conn, actor, inspection_id)
             submission = _submission(inspection, result=result, geo=geo, checklist=checklist)
-            truck = await repo.get_truck(conn, inspection.truck_id)
+            truck = await repo.get_truck(conn, inspection.truck_id, now=now)
             unit = await repo.get_unit(conn, inspection.unit_franchise_id)
             hashes = [p.sha256 for p in inspection.photos]
             index = await repo.photo_hashes_on_other_trucks(conn, hashes, truck.id)
@@ -385,7 +386,7 @@ def inspection_facts(
             "id": truck.id,
             "registrationNumber": truck.registration_number,
             "operatorId": truck.operator_id,
-            "status": truck.status,
+            "status": truck.effective_status.value,
             "vehicleType": truck.vehicle_type,
             "bodyType": truck.body_type,
             "tyres": truck.tyres,
