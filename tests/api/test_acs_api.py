@@ -41,6 +41,7 @@ class TestRules:
         assert response.status_code == 200
         rules = response.json()
         active = harness.app.state.services.acs.bundle
+        assert response.headers["X-ACS-Revision"] == active.revision
         assert [r["id"] for r in rules] == [r.id for r in active.rules]
         first = rules[0]
         assert {"id", "priority", "condition", "action", "severity"} <= first.keys()
@@ -52,6 +53,7 @@ class TestRules:
         caller = await sign_in(harness, MOBILE)
         for method, path in [
             ("GET", "/v1/acs/rules"),
+            ("GET", "/v1/acs/rules/active"),
             ("POST", "/v1/acs/rules/reload"),
             ("GET", "/v1/acs/blocks/user/USR-X"),
         ]:
@@ -96,6 +98,7 @@ class TestReload:
         path.write_text(
             path.read_text().replace("ctx.userKycStatus != 'VERIFIED'", "ctx.userKycStatus !! 'VERIFIED'")
         )
+        harness.clock.advance(seconds=1)  # the attempt is newer than the start-up activation
         response = await harness.client.post("/v1/acs/rules/reload", headers=admin.headers)
         assert response.status_code == 422
         body = response.json()
@@ -111,6 +114,13 @@ class TestReload:
             )
         assert attempts[-1]["ok"] is False and "RF01_KYC_MANDATORY" in attempts[-1]["errors"]
         assert attempts[-1]["actor"] == admin.user_id
+        # The refusal is reported to admins while the previous revision keeps running.
+        response = await harness.client.get("/v1/acs/rules/active", headers=admin.headers)
+        assert response.status_code == 200, response.text
+        active = response.json()
+        assert active["revision"] == before and active["rules"] == 25
+        assert active["lastReload"]["ok"] is False and active["lastReload"]["actor"] == admin.user_id
+        assert active["lastReload"]["errors"][0].startswith("RF01_KYC_MANDATORY: condition: ")
 
 
 async def wait_for(predicate: Any, timeout_s: float = 10.0) -> bool:

@@ -154,8 +154,6 @@ CONTRACT: Mapping[str, Tree] = {
     "kyc.decrypt": _shape(*_COMMON, "kyc.id kyc.userId kyc.documentType kyc.status", "request.purpose"),
 }
 
-EVENT_TYPES = frozenset(CONTRACT)
-
 
 def path_known(tree: Tree, path: str) -> bool:
     """Whether `path` (dotted, as the language reports it) exists in `tree`."""

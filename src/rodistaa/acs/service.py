@@ -216,6 +216,7 @@ class AcsService:
         return True
 
     async def last_reload_attempt(self) -> dict[str, Any] | None:
+        """The newest reload attempt on any instance: a refused bundle is reported here."""
         async with self._db.read() as conn:
             row = (
                 (

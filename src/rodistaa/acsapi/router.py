@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from rodistaa.acs.enforcement import active_blocks
-from rodistaa.acsapi.schemas import AcsRuleOut, BlockEntryOut, ReloadOut
+from rodistaa.acsapi.schemas import (
+    AcsRuleOut,
+    ActiveBundleOut,
+    BlockEntryOut,
+    ReloadAttemptOut,
+    ReloadOut,
+)
 from rodistaa.core.errors import AppError
 from rodistaa.http.auth import AdminActor
 from rodistaa.http.errors import ERROR_RESPONSES
@@ -25,9 +31,33 @@ class BundleInvalid(AppError):
 
 
 @router.get("/rules", response_model=list[AcsRuleOut], responses=ERROR_RESPONSES)
-async def list_rules(_actor: AdminActor, services: ServicesDep) -> list[AcsRuleOut]:
-    """The active bundle's rules, highest priority first (revision in `X-ACS-Revision`)."""
-    return [AcsRuleOut.of(rule) for rule in services.acs.bundle.rules]
+async def list_rules(_actor: AdminActor, services: ServicesDep, response: Response) -> list[AcsRuleOut]:
+    """The active bundle's rules, highest priority first (the revision in `X-ACS-Revision`)."""
+    bundle = services.acs.bundle
+    response.headers["X-ACS-Revision"] = bundle.revision
+    return [AcsRuleOut.of(rule) for rule in bundle.rules]
+
+
+@router.get("/rules/active", response_model=ActiveBundleOut, responses=ERROR_RESPONSES)
+async def active_bundle(_actor: AdminActor, services: ServicesDep) -> ActiveBundleOut:
+    """The revision this instance runs and the last reload attempt on any instance (a refused
+    bundle shows its errors here while the previous revision keeps running)."""
+    bundle = services.acs.bundle
+    attempt = await services.acs.last_reload_attempt()
+    last = None
+    if attempt is not None:
+        last = ReloadAttemptOut(
+            attemptedAt=attempt["attempted_at"],
+            ok=attempt["ok"],
+            revision=attempt["revision"],
+            source=attempt["source"],
+            actor=attempt["actor"],
+            errors=attempt["errors"].splitlines() if attempt["errors"] else [],
+        )
+    enabled = sum(1 for rule in bundle.rules if rule.enabled)
+    return ActiveBundleOut(
+        revision=bundle.revision, rules=len(bundle.rules), enabledRules=enabled, lastReload=last
+    )
 
 
 @router.post(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -79,7 +78,17 @@ class ReloadOut(BaseModel):
     errors: list[str]
 
 
+class ReloadAttemptOut(BaseModel):
+    attemptedAt: datetime
+    ok: bool
+    revision: str | None
+    source: str
+    actor: str
+    errors: list[str]
+
+
 class ActiveBundleOut(BaseModel):
     revision: str
     rules: int
-    lastReload: dict[str, Any] | None
+    enabledRules: int
+    lastReload: ReloadAttemptOut | None

@@ -13,6 +13,3 @@ class Actor:
     role: Role
     session_id: str
     device_id: str | None = None
-
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles

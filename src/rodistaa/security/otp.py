@@ -18,7 +18,3 @@ def hash_otp(key: bytes, mobile: str, code: str) -> str:
     # Binding the phone into the MAC stops a code hash from being replayed for another phone.
     message = f"rodistaa-otp-v1\n{mobile}\n{code}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def otp_matches(key: bytes, mobile: str, code: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_otp(key, mobile, code), stored_hash)
