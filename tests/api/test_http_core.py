@@ -60,6 +60,20 @@ class TestErrorShapes:
         }
         assert "SELECT" not in response.text and "Traceback" not in response.text
 
+    async def test_storage_outage_is_503_not_500(self, harness: Harness) -> None:
+        from rodistaa.storage.base import StorageError
+
+        async def storage_down() -> None:
+            raise StorageError("bucket unreachable: s3://internal-name")
+
+        harness.app.add_api_route("/storage-down", storage_down)
+        response = await harness.client.get("/storage-down")
+        assert response.status_code == 503
+        assert response.json() == {
+            "code": "STORAGE_UNAVAILABLE",
+            "message": "File storage is unavailable; try again later",
+        }
+
 
 class TestRequestId:
     async def test_generated_when_absent(self, harness: Harness) -> None:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rodistaa.core.errors import AppError
 from rodistaa.http.context import current_request_id
 from rodistaa.http.responses import JsonResponse
+from rodistaa.storage.base import StorageError
 
 log = structlog.get_logger("rodistaa.http")
 
@@ -106,6 +107,13 @@ async def _http_error(_request: Request, exc: Exception) -> JsonResponse:
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
+async def _storage_error(_request: Request, exc: Exception) -> JsonResponse:
+    # A storage outage (or a file missing behind a record) is the service's fault, not the
+    # client's, and retrying later may succeed: 503, never an opaque 500.
+    log.error("storage_unavailable", error=type(exc).__name__, request_id=current_request_id())
+    return error_response(503, "STORAGE_UNAVAILABLE", "File storage is unavailable; try again later")
+
+
 async def _unhandled_error(_request: Request, exc: Exception) -> JsonResponse:
     request_id = current_request_id()
     log.error("unhandled_error", exc_info=exc, request_id=request_id)
@@ -122,4 +130,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(Exception, _unhandled_error)
