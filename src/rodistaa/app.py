@@ -20,10 +20,13 @@ from rodistaa.auth import repo as auth_repo
 from rodistaa.auth.otp_sender import OtpSender, build_otp_sender
 from rodistaa.auth.router import router as auth_router
 from rodistaa.auth.service import AuthService
+from rodistaa.bids.router import router as bids_router
 from rodistaa.bookings.router import router as bookings_router
 from rodistaa.core.clock import Clock, SystemClock
 from rodistaa.db.engine import Database, create_engine
+from rodistaa.delivery.router import router as delivery_router
 from rodistaa.drivers.router import router as drivers_router
+from rodistaa.finalization.router import router as finalization_router
 from rodistaa.fleet.router import router as fleet_router
 from rodistaa.franchises.router import router as franchises_router
 from rodistaa.http.errors import install_error_handlers
@@ -39,7 +42,9 @@ from rodistaa.security.envelope import DataKeys
 from rodistaa.security.kms import build_kms
 from rodistaa.security.tokens import KeyRing, TokenService
 from rodistaa.settings import Settings, load_settings
+from rodistaa.shipments.router import router as shipments_router
 from rodistaa.storage.factory import build_storage
+from rodistaa.tracking.router import router as tracking_router
 from rodistaa.users.router import router as users_router
 from rodistaa.users.service import UserService
 
@@ -150,8 +155,17 @@ def create_app(
     api.include_router(audit_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
-    api.include_router(bookings_router)
-    api.include_router(ledger_router)
+    freight = (
+        bookings_router,
+        ledger_router,
+        bids_router,
+        finalization_router,
+        shipments_router,
+        tracking_router,
+        delivery_router,
+    )
+    for freight_router in freight:
+        api.include_router(freight_router)
     app.include_router(api)
     app.include_router(health_router)
     if settings.cors_origins:

@@ -132,6 +132,20 @@ class Settings(BaseSettings):
         default=Decimal("2.5"), ge=Decimal("0.1"), le=Decimal("1000"), decimal_places=4
     )
     bid_window_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    # The bidding fee (PRODUCT §6): per-tonne and per-km rupee constants, rounded half-up to
+    # the paisa; debited when a bid is placed and never refunded.
+    bid_fee_per_tonne: Decimal = Field(default=Decimal("5.00"), ge=0, le=Decimal("10000"), decimal_places=4)
+    bid_fee_per_km: Decimal = Field(default=Decimal("0.25"), ge=0, le=Decimal("10000"), decimal_places=4)
+
+    # Delivery (PRODUCT §6): how long a delivery OTP is valid and the largest POD file accepted.
+    delivery_otp_validity_s: int = Field(default=24 * 3600, ge=300, le=7 * 24 * 3600)
+    pod_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+
+    # Tracking silence (PRODUCT §6): a NO_PING alert after this long without a ping, critical
+    # after the second threshold, not raised again within the repeat interval while unacknowledged.
+    no_ping_alert_after_s: int = Field(default=30 * 60, ge=60)
+    no_ping_critical_after_s: int = Field(default=60 * 60, ge=60)
+    no_ping_repeat_s: int = Field(default=60 * 60, ge=60)
 
     # Shared with the payment provider: it signs each webhook delivery with this secret
     # (HMAC-SHA256, see rodistaa.ledger.webhook). Empty refuses every delivery.

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import rodistaa.acs.audit.tables
 import rodistaa.acs.tables
+import rodistaa.bids.tables
 import rodistaa.bookings.tables
 import rodistaa.db.tables
+import rodistaa.delivery.tables
 import rodistaa.drivers.tables
 import rodistaa.fleet.tables
 import rodistaa.franchises.tables
 import rodistaa.inspections.tables
 import rodistaa.kyc.tables
 import rodistaa.ledger.tables
+import rodistaa.shipments.tables
+import rodistaa.tracking.tables
 from rodistaa.db.metadata import metadata
 
 __all__ = ["metadata"]

@@ -1,0 +1,7 @@
+"""HTTP for finalization."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["finalization"])
