@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,10 +16,12 @@ from sqlalchemy import select
 
 from rodistaa.acs.audit import create_checkpoint, verify_chain
 from rodistaa.core.roles import Role
+from rodistaa.db import migrate
 from rodistaa.db.tables import user_data_keys
 from tests.api.flows import sign_up
 from tests.api.kyc_flows import aadhaar_number, kyc_admin_session, png_file, upload_document, verify_document
 from tests.conftest import make_settings, running_app
+from tests.databases import fresh_database
 
 REGION = "ap-south-1"
 BUCKET = "rodistaa-kyc-test"
@@ -52,13 +55,23 @@ def aws() -> Iterator[dict[str, Any]]:
             }
 
 
+@pytest.fixture
+def own_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own: its audit checkpoints are signed by (moto's) AWS KMS,
+    which the session database's local-KMS checkpoints must never be mixed with."""
+    backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        yield url
+
+
 async def test_upload_verify_decrypt_round_trip_on_aws_kms_and_s3(
-    clean_database: str, aws: dict[str, Any]
+    own_database: str, aws: dict[str, Any]
 ) -> None:
     number = aadhaar_number()
     marker = b"CLOUD-ROUND-TRIP-MARKER"
     content = png_file(marker)
-    async with running_app(make_settings(clean_database, **aws["settings"])) as h:
+    async with running_app(make_settings(own_database, **aws["settings"])) as h:
         owner = await sign_up(h, "+919876543210", role=Role.OPERATOR)
         record = await upload_document(h, owner, "AADHAAR", number=number, content=content)
         reviewer = await kyc_admin_session(h)
