@@ -109,7 +109,13 @@ class TestJobsCli:
         result = invoke(runner, "jobs", "list")
         assert result.exit_code == 0, result.output
         names = [line.split()[0] for line in result.stdout.strip().splitlines()]
-        assert names == ["document-expiry", "expiry-notifications", "inspection-due"]
+        assert names == [
+            "auto-finalize",
+            "document-expiry",
+            "expiry-notifications",
+            "inspection-due",
+            "no-ping-alerts",
+        ]
 
     def test_an_unknown_job_exits_2_naming_the_known_ones(self, runner: CliRunner, db_path: Path) -> None:
         result = invoke(runner, "jobs", "run", "nightly-backup")

@@ -36,6 +36,7 @@ from rodistaa.http.services import Services
 from rodistaa.inspections.router import router as inspections_router
 from rodistaa.kyc.router import router as kyc_router
 from rodistaa.ledger.router import router as ledger_router
+from rodistaa.notifications.router import router as notifications_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
 from rodistaa.security.envelope import DataKeys
@@ -153,6 +154,7 @@ def create_app(
     api.include_router(users_router)
     api.include_router(acs_router)
     api.include_router(audit_router)
+    api.include_router(notifications_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
     freight = (

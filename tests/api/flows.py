@@ -78,3 +78,14 @@ async def sign_in(h: Harness, mobile: str, *, device_id: str | None = None) -> S
 async def admin_session(h: Harness, mobile: str = "+919000000001") -> Session:
     await create_user_directly(h, mobile, Role.ADMIN, "Head Office Admin")
     return await sign_in(h, mobile)
+
+
+async def refreshed(h: Harness, session: Session) -> Session:
+    """The same session with a fresh access token (after the test clock jumped ahead)."""
+    headers = {"X-Device-Id": session.device_id} if session.device_id else {}
+    response = await h.client.post(
+        "/v1/auth/refresh", json={"refreshToken": session.refresh_token}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Session(session.user_id, body["token"], body["refreshToken"], session.device_id)

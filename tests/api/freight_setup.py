@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,7 +111,8 @@ async def active_fleet_truck(h: Harness, operator_id: str) -> str:
     )
 
 
-def _place_values(place: dict[str, Any], prefix: str) -> dict[str, Any]:
+def place_values(place: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """An API `Location` as the `<prefix>_*` columns of bookings and shipments."""
     return {
         f"{prefix}_address": place["address"],
         f"{prefix}_city": place["city"],
@@ -120,6 +121,51 @@ def _place_values(place: dict[str, Any], prefix: str) -> dict[str, Any]:
         f"{prefix}_lat": place["coordinates"]["lat"],
         f"{prefix}_lng": place["coordinates"]["lng"],
     }
+
+
+async def insert_booking(
+    h: Harness,
+    shipper_id: str,
+    *,
+    block: str,
+    tonnage: Decimal,
+    distance_km: Decimal,
+    expected_paise: int,
+    min_paise: int,
+    max_paise: int,
+    status: str = "OPEN",
+    auto_finalize_at: datetime | None = None,
+    finalized_at: datetime | None = None,
+) -> str:
+    """A Mumbai -> Delhi booking of cement as the bookings API stores it, with exact figures
+    (the API computes the distance from coordinates). Ids use the day's `<block>` letter, a
+    range no API booking can take; the default deadline is 24 h from now."""
+    now = h.clock.now()
+    booking_id = f"RID-{now:%Y%m%d}-{block}{next(_numbers):06d}"
+    async with h.app.state.services.db.transaction() as conn:
+        await conn.execute(
+            bookings.insert().values(
+                id=booking_id,
+                shipper_id=shipper_id,
+                **place_values(MUMBAI, "pickup"),
+                **place_values(DELHI, "drop"),
+                goods_type="Cement",
+                goods_weight=None,
+                goods_packaging=None,
+                tonnage=tonnage,
+                distance_km=distance_km,
+                expected_price_paise=expected_paise,
+                price_min_paise=min_paise,
+                price_max_paise=max_paise,
+                pickup_date=None,
+                status=status,
+                auto_finalize_at=auto_finalize_at or now + timedelta(hours=24),
+                finalized_at=finalized_at,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return booking_id
 
 
 @dataclass
@@ -156,31 +202,21 @@ async def seeded_trip(
         driver = await fleet_driver(h, operator.user_id)
     truck_id = await active_fleet_truck(h, operator.user_id) if with_driver else None
     now = h.clock.now()
-    booking_id = f"RID-{now:%Y%m%d}-S{next(_numbers):06d}"[:32]
-    bid_id, shipment_id = new_id("BID"), new_id("SH")
+    booking_id = await insert_booking(
+        h,
+        shipper.user_id,
+        block="S",
+        tonnage=Decimal("5.00"),
+        distance_km=Decimal("1491.58"),
+        expected_paise=agreed_price_paise,
+        min_paise=agreed_price_paise // 2,
+        max_paise=agreed_price_paise * 2,
+        status="FINALIZED",
+        auto_finalize_at=now,
+        finalized_at=now,
+    )
+    bid_id, shipment_id = new_id("BK"), new_id("SH")
     async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            bookings.insert().values(
-                id=booking_id,
-                shipper_id=shipper.user_id,
-                **_place_values(MUMBAI, "pickup"),
-                **_place_values(DELHI, "drop"),
-                goods_type="Cement",
-                goods_weight=None,
-                goods_packaging=None,
-                tonnage=Decimal("5.00"),
-                distance_km=Decimal("1491.58"),
-                expected_price_paise=agreed_price_paise,
-                price_min_paise=agreed_price_paise // 2,
-                price_max_paise=agreed_price_paise * 2,
-                pickup_date=None,
-                status="FINALIZED",
-                auto_finalize_at=now,
-                finalized_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
         await conn.execute(
             bids.insert().values(
                 id=bid_id,
@@ -205,8 +241,8 @@ async def seeded_trip(
                 operator_id=operator.user_id,
                 driver_id=driver.user_id if with_driver and driver else None,
                 truck_id=truck_id,
-                **_place_values(MUMBAI, "pickup"),
-                **_place_values(DELHI, "drop"),
+                **place_values(MUMBAI, "pickup"),
+                **place_values(DELHI, "drop"),
                 goods_type="Cement",
                 tonnage=Decimal("5.00"),
                 distance_km=Decimal("1491.58"),

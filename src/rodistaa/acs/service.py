@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -77,6 +78,11 @@ class AcsService:
         self._clock = clock
         self._system_config = dict(system_config or DEFAULT_SYSTEM_CONFIG)
         self._bundle: Bundle | None = None
+
+    @property
+    def system_config(self) -> Mapping[str, Any]:
+        """`system.config` as the rules see it (services enforcing the same limits read it here)."""
+        return MappingProxyType(self._system_config)
 
     @property
     def bundle(self) -> Bundle:

@@ -1,10 +1,8 @@
-"""All SQL for bookings: the per-day id counter, inserts, reads through `readable(actor)`, the
-cancellation claim, and the `booking.created` outbox row."""
+"""All SQL for bookings: the per-day id counter, inserts, reads through `readable(actor)` and
+the cancellation claim."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,10 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rodistaa.acs.tables import outbox_events
 from rodistaa.bookings.tables import bookings
 from rodistaa.core.actor import Actor
-from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role
 from rodistaa.db.tables import booking_day_counters
 
@@ -69,6 +65,7 @@ class BookingRecord:
     finalized_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    finalize_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> BookingRecord:
@@ -93,6 +90,7 @@ class BookingRecord:
             finalized_at=row["finalized_at"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            finalize_reason=row["finalize_reason"],
         )
 
     def values(self) -> dict[str, Any]:
@@ -115,6 +113,7 @@ class BookingRecord:
             "cancel_reason": self.cancel_reason,
             "cancelled_by": self.cancelled_by,
             "finalized_at": self.finalized_at,
+            "finalize_reason": self.finalize_reason,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -254,22 +253,3 @@ async def claim_cancellation(
         .first()
     )
     return BookingRecord.from_row(row) if row else None
-
-
-async def insert_outbox_event(
-    conn: AsyncConnection, *, name: str, payload: Mapping[str, Any], now: datetime
-) -> str:
-    """A domain event for the webhook worker, written in the caller's transaction so it exists
-    exactly when the change it announces does (PRODUCT §10)."""
-    event_id = new_id("OBX")
-    await conn.execute(
-        outbox_events.insert().values(
-            id=event_id,
-            name=name,
-            payload=json.dumps(dict(payload), sort_keys=True, separators=(",", ":")),
-            source_event_id=None,
-            rule_id=None,
-            created_at=now,
-        )
-    )
-    return event_id

@@ -16,6 +16,7 @@ from rodistaa.bookings.service import BookingService, BookingView
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.http.auth import require_role
+from rodistaa.http.context import client_ip
 from rodistaa.http.errors import ERROR_RESPONSES
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
@@ -34,11 +35,7 @@ BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
 
 
 def booking_out(view: BookingView) -> BookingOut:
-    return BookingOut.of(view.booking, with_expected_price=view.with_expected_price)
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return BookingOut.of(view.booking, with_expected_price=view.with_expected_price, for_admin=view.for_admin)
 
 
 @router.post(

@@ -144,11 +144,14 @@ class BookingOut(BaseModel):
     finalizedAt: datetime | None
     cancelReason: str | None
     cancelledBy: str | None
+    finalizeReason: str | None = Field(
+        default=None, description="Why an admin finalized by hand; shown to admins only, when there is one"
+    )
     createdAt: datetime
     updatedAt: datetime
 
     @classmethod
-    def of(cls, booking: BookingRecord, *, with_expected_price: bool) -> BookingOut:
+    def of(cls, booking: BookingRecord, *, with_expected_price: bool, for_admin: bool = False) -> BookingOut:
         fields: dict[str, Any] = {
             "id": booking.id,
             "shipperId": booking.shipper_id,
@@ -176,4 +179,6 @@ class BookingOut(BaseModel):
         }
         if with_expected_price:
             fields["expectedPrice"] = paise_to_rupees_number(booking.expected_price_paise)
+        if for_admin and booking.finalize_reason is not None:
+            fields["finalizeReason"] = booking.finalize_reason
         return cls(**fields)

@@ -1,4 +1,5 @@
-"""Booking use cases (PRODUCT §6 "Booking" and "Cancellation"): create, list, read, cancel.
+"""Booking use cases (PRODUCT §6 "Booking" and "Cancellation"): create, list, read, cancel
+(which rejects the booking's ACTIVE bids in the same transaction, without refunding fees).
 
 Creation prices the route (`bookings.pricing`), runs ACS `booking.create` first (RF01 refuses a
 shipper whose KYC is not VERIFIED; ACS persists its own side effects in its own transaction),
@@ -18,9 +19,13 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from rodistaa.acs.audit import AuditEntryDraft, append
 from rodistaa.acs.events import actor_ctx, new_event
 from rodistaa.acs.facts import ProvidedFacts
+from rodistaa.bids import repo as bids_repo
+from rodistaa.bids.notices import BOOKING_CANCELLED, notify_rejected
 from rodistaa.bookings import repo
 from rodistaa.bookings.errors import BookingNotCancellable, CancelNotAllowed
 from rodistaa.bookings.ids import booking_day, format_booking_id
@@ -31,6 +36,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.core.money import paise_to_rupees_number, rupees_to_paise
 from rodistaa.core.roles import Role
+from rodistaa.db.outbox import insert_outbox_event
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
 from rodistaa.kyc.status import kyc_status
@@ -45,6 +51,7 @@ MIN_DISTANCE_KM = Decimal(1)
 class BookingView:
     booking: BookingRecord
     with_expected_price: bool
+    for_admin: bool = False  # admins also see why a booking was finalized by hand
 
 
 def expected_price_visible(actor: Actor, booking: BookingRecord) -> bool:
@@ -140,6 +147,14 @@ def created_audit_data(booking: BookingRecord, acs_event_id: str) -> dict[str, A
     }
 
 
+async def reject_bids(conn: AsyncConnection, booking_id: str, *, now: datetime) -> int:
+    """Reject the cancelled booking's ACTIVE bids and notify each bidding operator; returns how
+    many were rejected."""
+    rejected = await bids_repo.reject_active_for_booking(conn, booking_id, now=now)
+    await notify_rejected(conn, rejected, BOOKING_CANCELLED, now=now)
+    return len(rejected)
+
+
 class BookingService:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -208,7 +223,7 @@ class BookingService:
             number = await repo.next_day_number(conn, booking_day(now))
             booking = replace(draft, id=format_booking_id(booking_day(now), number))
             await repo.insert_booking(conn, booking)
-            await repo.insert_outbox_event(
+            await insert_outbox_event(
                 conn, name="booking.created", payload=created_event_payload(booking), now=now
             )
             data = created_audit_data(booking, acs_event_id)
@@ -226,7 +241,8 @@ class BookingService:
             records, total = await repo.list_bookings(
                 conn, visible=readable(actor), status=status, offset=page.offset, limit=page.limit
             )
-        return [BookingView(b, expected_price_visible(actor, b)) for b in records], total
+        admin = actor.role is Role.ADMIN
+        return [BookingView(b, expected_price_visible(actor, b), admin) for b in records], total
 
     async def get_booking(self, actor: Actor, booking_id: str) -> BookingView:
         """404 unless the caller may see the booking (see `repo.readable`)."""
@@ -234,12 +250,17 @@ class BookingService:
             booking = await repo.get_booking(conn, booking_id, visible=readable(actor))
         if booking is None:
             raise NotFound()
-        return BookingView(booking, expected_price_visible(actor, booking))
+        return BookingView(booking, expected_price_visible(actor, booking), actor.role is Role.ADMIN)
 
     async def cancel_booking(self, actor: Actor, booking_id: str, *, reason: str | None) -> BookingView:
         """The owning shipper (reason optional) or an admin (reason required) cancels a booking
         that is still OPEN or in NEGOTIATION. 404 if not visible, 403 for anyone else who can see
-        it (operators), 400 for an admin without a reason, 409 INVALID_STATE otherwise."""
+        it (operators), 400 for an admin without a reason, 409 INVALID_STATE otherwise.
+
+        In the same transaction every ACTIVE bid becomes REJECTED (no fee is refunded) and its
+        operator is told. The booking row is locked first, as placing a bid does, so a bid
+        racing the cancellation either commits before it (and is rejected here) or finds the
+        booking cancelled (and is refused)."""
         now = self._clock.now()
         reason = reason or None  # an empty or blank reason (stripped by the schema) is none
         async with self._db.transaction() as conn:
@@ -256,16 +277,21 @@ class BookingService:
             )
             if cancelled is None:
                 raise BookingNotCancellable()
-            data = {
+            rejected = await reject_bids(conn, booking.id, now=now)
+            data: dict[str, Any] = {
                 "from": booking.status.value,
                 "to": cancelled.status.value,
                 "shipperId": booking.shipper_id,
                 "cancelledByRole": actor.role.value,
                 "reasonGiven": reason is not None,
             }
+            if rejected:
+                # Present only when bids were rejected: a booking cancelled before any bid keeps
+                # the entry it always had.
+                data["rejectedBids"] = rejected
             await append(
                 conn,
                 AuditEntryDraft(actor.user_id, "booking.cancelled", "booking", booking.id, data),
                 now=now,
             )
-        return BookingView(cancelled, with_expected_price=True)
+        return BookingView(cancelled, with_expected_price=True, for_admin=actor.role is Role.ADMIN)

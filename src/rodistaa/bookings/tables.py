@@ -53,6 +53,8 @@ bookings = Table(
     Column("cancel_reason", String(256), nullable=True),
     Column("cancelled_by", String(64), nullable=True),
     _ts("finalized_at", nullable=True),
+    # Why an admin finalized by hand (PRODUCT §8: manual actions carry a reason); admins only.
+    Column("finalize_reason", String(256), nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
     Index(None, "status", "created_at"),

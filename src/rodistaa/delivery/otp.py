@@ -5,6 +5,14 @@ Stored twice, never in clear: an HMAC (keyed by `HMAC_KEY`, bound to the shipmen
 what the driver types, and a ciphertext under the shipper's data key so the shipper can be shown
 the code again. Re-issuing replaces the row: the old code stops working at once, the attempt
 counter restarts and a lock is released.
+
+Checking a typed code (`check_code`, `count_failed_attempt`, `consume`): only a WRONG code
+typed against a live OTP (issued, unexpired, unlocked, unconsumed) counts an attempt; the attempt
+that reaches the retry limit locks it, and nothing is counted past the lock. An expired, locked
+or never-issued OTP is refused without counting: the driver may well be typing the right code
+(it just ran out), and counting it would lock an honest driver out and raise RF04's brute-force
+block. Both counting and consuming are bound to the very code that was checked, so a re-issue
+between the check and the update wins.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.http.services import Services
@@ -94,3 +103,83 @@ async def reveal(conn: AsyncConnection, services: Services, state: OtpState, *, 
     """The code in clear, for the shipper's eyes only (the caller has checked who asks)."""
     key = await services.data_keys.for_reading(conn, shipper_id)
     return decrypt_text(key, state.code_ciphertext, _associated_data(state.shipment_id))
+
+
+# --- checking what the driver typed (delivery) ----------------------------------------------
+
+
+class OtpVerdict(StrEnum):
+    """Why a typed code is accepted or not. Everything but VALID is judged before the code is
+    compared, so telling the driver "expired" or "locked" says nothing about the code."""
+
+    VALID = "VALID"
+    WRONG = "WRONG"
+    EXPIRED = "EXPIRED"
+    LOCKED = "LOCKED"
+    NOT_ISSUED = "NOT_ISSUED"
+    CONSUMED = "CONSUMED"
+
+
+def check_code(key: bytes, state: OtpState | None, code: str, now: datetime) -> OtpVerdict:
+    """The verdict on `code` against the stored OTP; the hash comparison is constant-time."""
+    if state is None:
+        return OtpVerdict.NOT_ISSUED
+    if state.consumed_at is not None:
+        return OtpVerdict.CONSUMED
+    if state.locked:
+        return OtpVerdict.LOCKED
+    if state.expired(now):
+        return OtpVerdict.EXPIRED
+    typed = code_hash(key, state.shipment_id, code)
+    return OtpVerdict.VALID if hmac.compare_digest(typed, state.code_hash) else OtpVerdict.WRONG
+
+
+async def count_failed_attempt(
+    conn: AsyncConnection, checked: OtpState, *, retry_limit: int, now: datetime
+) -> OtpState | None:
+    """Count one wrong code against `checked`, the OTP it was compared with, if that OTP is
+    still live (same code, unexpired, unlocked, unconsumed), and lock it when the count reaches
+    `retry_limit`; the new state, or None when nothing was counted.
+
+    Only a WRONG verdict is counted (see the module docstring). One conditional UPDATE:
+    concurrent wrong attempts are each counted exactly once, only the attempt that reaches the
+    limit sets `locked_at`, and none is counted past the lock (a further count would only
+    re-trigger RF04 and stack blocks and tickets), after expiry, or against a re-issued code."""
+    new_count = delivery_otps.c.attempts + 1
+    counted = await conn.execute(
+        update(delivery_otps)
+        .where(
+            delivery_otps.c.shipment_id == checked.shipment_id,
+            delivery_otps.c.code_hash == checked.code_hash,
+            delivery_otps.c.locked_at.is_(None),
+            delivery_otps.c.consumed_at.is_(None),
+            delivery_otps.c.expires_at > now,
+        )
+        .values(
+            attempts=new_count,
+            # Typed as the column so the UTC handling of `now` applies inside the CASE too.
+            locked_at=case(
+                (new_count >= retry_limit, literal(now, delivery_otps.c.locked_at.type)), else_=None
+            ),
+        )
+    )
+    if counted.rowcount == 0:
+        return None
+    return await get_state(conn, checked.shipment_id)
+
+
+async def consume(conn: AsyncConnection, state: OtpState, *, now: datetime) -> bool:
+    """Mark the checked OTP used, if it is still the very code that was checked (same hash: not
+    re-issued since), unlocked, unconsumed and unexpired. False when it no longer is."""
+    consumed = await conn.execute(
+        update(delivery_otps)
+        .where(
+            delivery_otps.c.shipment_id == state.shipment_id,
+            delivery_otps.c.code_hash == state.code_hash,
+            delivery_otps.c.consumed_at.is_(None),
+            delivery_otps.c.locked_at.is_(None),
+            delivery_otps.c.expires_at > now,
+        )
+        .values(consumed_at=now)
+    )
+    return bool(consumed.rowcount == 1)

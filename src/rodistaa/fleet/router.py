@@ -27,6 +27,7 @@ from rodistaa.fleet.service import FleetService, TruckView
 from rodistaa.fleet.status import DocumentType, TruckStatus
 from rodistaa.franchises.schemas import EntityId
 from rodistaa.http.auth import AdminActor, require_role
+from rodistaa.http.context import client_ip
 from rodistaa.http.errors import ERROR_RESPONSES
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
@@ -56,10 +57,6 @@ def get_maintenance_service(services: ServicesDep) -> MaintenanceService:
 FleetServiceDep = Annotated[FleetService, Depends(get_fleet_service)]
 DocumentServiceDep = Annotated[TruckDocumentService, Depends(get_document_service)]
 MaintenanceServiceDep = Annotated[MaintenanceService, Depends(get_maintenance_service)]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def truck_out(view: TruckView) -> TruckOut:

@@ -3,7 +3,6 @@ writes. Nothing here commits; the caller's transaction decides."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,9 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rodistaa.acs.tables import outbox_events
 from rodistaa.core.actor import Actor
-from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role
 from rodistaa.ledger.tables import ledger_accounts, ledger_entries
 
@@ -244,17 +241,3 @@ async def list_entries(
     entries = [Entry.from_row(row) for row in rows]
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     return entries, total
-
-
-async def insert_outbox(conn: AsyncConnection, *, name: str, payload: dict[str, Any], now: datetime) -> str:
-    """An event for partners' webhooks, delivered after commit by the outbox worker."""
-    outbox_id = new_id("OBX")
-    await conn.execute(
-        outbox_events.insert().values(
-            id=outbox_id,
-            name=name,
-            payload=json.dumps(payload, sort_keys=True, separators=(",", ":")),
-            created_at=now,
-        )
-    )
-    return outbox_id

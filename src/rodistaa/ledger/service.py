@@ -29,6 +29,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role
+from rodistaa.db.outbox import insert_outbox_event
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
 from rodistaa.ledger import repo
@@ -419,7 +420,7 @@ class LedgerService:
                 external_reference=payment.reference,
                 provider_event_id=payment.event_id,
             )
-            await repo.insert_outbox(conn, name=PAYMENT_SUCCEEDED, payload=_payment_payload(entry), now=now)
+            await insert_outbox_event(conn, name=PAYMENT_SUCCEEDED, payload=_payment_payload(entry), now=now)
             await _audit(conn, entry, now=now)
         log.info("ledger_payment_credited", entry_id=entry.id, operator_id=entry.operator_id)
         return WebhookOutcome("CREDITED", entry.id)

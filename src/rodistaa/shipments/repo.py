@@ -3,23 +3,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true, union_all, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rodistaa.acs.enforcement import active_block_clause
+from rodistaa.acs.enforcement import active_block_clause, person_blocked, person_suspended
 from rodistaa.acs.tables import acs_blocks, acs_shipment_freezes
 from rodistaa.bookings.repo import Place
 from rodistaa.core.actor import Actor
-from rodistaa.core.roles import Role
+from rodistaa.core.ids import new_id
+from rodistaa.core.roles import Role, UserStatus
+from rodistaa.db.tables import users
+from rodistaa.drivers.tables import drivers
 from rodistaa.shipments.status import ShipmentStatus
-from rodistaa.shipments.tables import shipments
+from rodistaa.shipments.tables import DRIVER_BUSY_STATUSES, delivery_otps, shipments
 
 
 @dataclass(frozen=True)
@@ -177,18 +182,25 @@ async def claim_status(
     expected: Iterable[ShipmentStatus],
     target: ShipmentStatus,
     now: datetime,
+    refuse_frozen_at: datetime | None = None,
     **values: Any,
 ) -> ShipmentRecord | None:
     """Move the shipment to `target` (setting `values` too) if it is still in one of the
     `expected` states; None if it no longer is.
 
     The state test is part of the UPDATE, so of two concurrent moves from the same state only
-    one matches a row: the loser sees None and answers 409 instead of overwriting the winner."""
+    one matches a row: the loser sees None and answers 409 instead of overwriting the winner.
+    With `refuse_frozen_at` the UPDATE also matches no row while a freeze or shipment block is
+    active at that time: a freeze committed after the caller's own check still stops the move
+    (a freeze is a row of its own, so the shipment's row lock does not keep it out)."""
+    conditions = [shipments.c.id == shipment_id, shipments.c.status.in_([s.value for s in expected])]
+    if refuse_frozen_at is not None:
+        conditions.append(~frozen_expr(refuse_frozen_at))
     row = (
         (
             await conn.execute(
                 update(shipments)
-                .where(shipments.c.id == shipment_id, shipments.c.status.in_([s.value for s in expected]))
+                .where(*conditions)
                 .values(status=target.value, updated_at=now, **values)
                 .returning(*shipments.c)
             )
@@ -212,21 +224,182 @@ def frozen_expr(now: datetime) -> ColumnElement[bool]:
     )
 
 
+class HoldKind(StrEnum):
+    FREEZE = "freeze"  # acs_shipment_freezes: ACS's (rule_id set) or an admin's (rule_id NULL)
+    BLOCK = "block"  # acs_blocks of entity type shipment (e.g. RF04's OTP_BRUTE_FORCE)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One active freeze or shipment block: what makes a shipment FROZEN."""
+
+    id: str
+    shipment_id: str
+    kind: HoldKind
+    reason: str
+    rule_id: str | None
+    created_at: datetime
+
+    @property
+    def by_admin_freeze(self) -> bool:
+        """An admin's freeze: the only hold an admin's unfreeze lifts (ACS's need an override)."""
+        return self.kind is HoldKind.FREEZE and self.rule_id is None
+
+
+async def active_holds(conn: AsyncConnection, shipment_ids: Collection[str], now: datetime) -> list[Hold]:
+    """The active freezes and shipment blocks of `shipment_ids` in one query, oldest first (a
+    freeze before a block of the same instant). The one source of every "is it frozen, and
+    why" answer: the API status, the move checks, unfreeze and the OTP re-issue."""
+    if not shipment_ids:
+        return []
+    ids = list(shipment_ids)
+    freezes = select(
+        acs_shipment_freezes.c.id,
+        acs_shipment_freezes.c.shipment_id,
+        literal(HoldKind.FREEZE.value).label("kind"),
+        acs_shipment_freezes.c.reason,
+        acs_shipment_freezes.c.rule_id,
+        acs_shipment_freezes.c.created_at,
+    ).where(acs_shipment_freezes.c.shipment_id.in_(ids), acs_shipment_freezes.c.lifted_at.is_(None))
+    blocks = select(
+        acs_blocks.c.id,
+        acs_blocks.c.entity_id,
+        literal(HoldKind.BLOCK.value).label("kind"),
+        acs_blocks.c.reason,
+        acs_blocks.c.rule_id,
+        acs_blocks.c.created_at,
+    ).where(acs_blocks.c.entity_id.in_(ids), active_block_clause(("shipment",), acs_blocks.c.entity_id, now))
+    rows = (await conn.execute(union_all(freezes, blocks))).all()
+    holds = [Hold(r[0], r[1], HoldKind(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+    return sorted(holds, key=lambda h: (h.created_at, h.kind is not HoldKind.FREEZE, h.id))
+
+
 async def freeze_reason(conn: AsyncConnection, shipment_id: str, now: datetime) -> str | None:
     """Why the shipment is frozen (the oldest active freeze or shipment block), or None."""
-    freeze = (
-        await conn.execute(
-            select(acs_shipment_freezes.c.reason, acs_shipment_freezes.c.created_at).where(
-                _active_freeze_clause(shipment_id)
+    holds = await active_holds(conn, [shipment_id], now)
+    return holds[0].reason if holds else None
+
+
+# --- used by the shipment use cases (assign, start, breakdown, admin) ---------------------------
+
+
+class DriverAlreadyBusy(Exception):
+    """`uq_shipments_busy_driver` refused the update: the driver has another active shipment."""
+
+
+_BUSY_DRIVER_MARKERS = ("uq_shipments_busy_driver", "shipments.driver_id")
+
+
+async def claim_crew(
+    conn: AsyncConnection,
+    shipment_id: str,
+    *,
+    expected: Iterable[ShipmentStatus],
+    target: ShipmentStatus,
+    now: datetime,
+    refuse_frozen_at: datetime | None = None,
+    **values: Any,
+) -> ShipmentRecord | None:
+    """`claim_status` for a move that puts a driver on the shipment. The busy-driver index is
+    the guarantee of one active shipment per driver (a read before the update cannot stop two
+    concurrent assignments); a savepoint keeps the caller's transaction usable after it refuses
+    (PostgreSQL names the index, SQLite the column)."""
+    try:
+        async with conn.begin_nested():
+            return await claim_status(
+                conn,
+                shipment_id,
+                expected=expected,
+                target=target,
+                now=now,
+                refuse_frozen_at=refuse_frozen_at,
+                **values,
             )
+    except IntegrityError as exc:
+        if any(marker in str(exc.orig) for marker in _BUSY_DRIVER_MARKERS):
+            raise DriverAlreadyBusy() from exc
+        raise
+
+
+def first_start(now: datetime) -> ColumnElement[datetime]:
+    """`started_at` for a start: a restart after a breakdown keeps the first start time."""
+    return func.coalesce(shipments.c.started_at, now)
+
+
+@dataclass(frozen=True)
+class DriverFacts:
+    """A fleet driver as assignment judges it. `status` is the account's effective status: an
+    active ACS or admin block shows as BLOCKED, a running suspension as SUSPENDED."""
+
+    user_id: str
+    operator_id: str
+    status: str
+    active_shipment_id: str | None
+
+
+async def get_driver_facts(conn: AsyncConnection, driver_id: str, now: datetime) -> DriverFacts | None:
+    """None when `driver_id` is no fleet driver at all."""
+    effective = case(
+        (person_blocked(users.c.id, now), literal(UserStatus.BLOCKED.value)),
+        (person_suspended(users.c.id, now), literal(UserStatus.SUSPENDED.value)),
+        else_=users.c.status,
+    )
+    active = (
+        select(shipments.c.id)
+        .where(shipments.c.driver_id == drivers.c.user_id, shipments.c.status.in_(DRIVER_BUSY_STATUSES))
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(drivers.c.user_id, drivers.c.operator_id, effective.label("status"), active.label("active"))
+        .join(users, users.c.id == drivers.c.user_id)
+        .where(drivers.c.user_id == driver_id)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return DriverFacts(row.user_id, row.operator_id, str(row.status), row.active)
+
+
+async def lift_shipment_blocks(
+    conn: AsyncConnection, shipment_id: str, *, reason: str, lifted_by: str, now: datetime
+) -> int:
+    """Lift the active blocks of the shipment given for `reason`; how many were lifted."""
+    result = await conn.execute(
+        update(acs_blocks)
+        .where(active_block_clause(("shipment",), shipment_id, now), acs_blocks.c.reason == reason)
+        .values(lifted_at=now, lifted_by=lifted_by)
+    )
+    return int(result.rowcount)
+
+
+async def insert_freeze(conn: AsyncConnection, shipment_id: str, *, reason: str, now: datetime) -> str:
+    """An admin's freeze: no rule and no ACS event behind it."""
+    freeze_id = new_id("FRZ")
+    await conn.execute(
+        acs_shipment_freezes.insert().values(
+            id=freeze_id, shipment_id=shipment_id, reason=reason, rule_id=None, event_id=None, created_at=now
         )
-    ).all()
-    block = (
-        await conn.execute(
-            select(acs_blocks.c.reason, acs_blocks.c.created_at).where(
-                active_block_clause(("shipment",), shipment_id, now)
-            )
-        )
-    ).all()
-    reasons = sorted([*freeze, *block], key=lambda r: r.created_at)
-    return str(reasons[0].reason) if reasons else None
+    )
+    return freeze_id
+
+
+async def lift_admin_freezes(
+    conn: AsyncConnection, shipment_id: str, *, lifted_by: str, now: datetime
+) -> int:
+    """Lift the shipment's active admin freezes (no rule behind them); ACS's freezes and blocks
+    are left alone (lifting those is an override approved by another admin, PRODUCT §8)."""
+    result = await conn.execute(
+        update(acs_shipment_freezes)
+        .where(_active_freeze_clause(shipment_id), acs_shipment_freezes.c.rule_id.is_(None))
+        .values(lifted_at=now, lifted_by=lifted_by)
+    )
+    return int(result.rowcount)
+
+
+async def otp_issued(conn: AsyncConnection, shipment_ids: list[str]) -> set[str]:
+    """The shipments among `shipment_ids` that have a delivery OTP row."""
+    if not shipment_ids:
+        return set()
+    query = select(delivery_otps.c.shipment_id).where(delivery_otps.c.shipment_id.in_(shipment_ids))
+    return set((await conn.execute(query)).scalars())
