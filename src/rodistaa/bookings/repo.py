@@ -72,8 +72,8 @@ class BookingRecord:
         return cls(
             id=row["id"],
             shipper_id=row["shipper_id"],
-            pickup=_place_from_row(row, "pickup"),
-            drop=_place_from_row(row, "drop"),
+            pickup=place_from_row(row, "pickup"),
+            drop=place_from_row(row, "drop"),
             goods_type=row["goods_type"],
             goods_weight=_decimal(row["goods_weight"]),
             goods_packaging=row["goods_packaging"],
@@ -97,8 +97,8 @@ class BookingRecord:
         return {
             "id": self.id,
             "shipper_id": self.shipper_id,
-            **_place_values(self.pickup, "pickup"),
-            **_place_values(self.drop, "drop"),
+            **place_values(self.pickup, "pickup"),
+            **place_values(self.drop, "drop"),
             "goods_type": self.goods_type,
             "goods_weight": self.goods_weight,
             "goods_packaging": self.goods_packaging,
@@ -119,7 +119,8 @@ class BookingRecord:
         }
 
 
-def _place_from_row(row: RowMapping, prefix: str) -> Place:
+def place_from_row(row: RowMapping, prefix: str) -> Place:
+    """The `<prefix>_*` columns (bookings and shipments store places the same way)."""
     return Place(
         address=row[f"{prefix}_address"],
         city=row[f"{prefix}_city"],
@@ -130,7 +131,7 @@ def _place_from_row(row: RowMapping, prefix: str) -> Place:
     )
 
 
-def _place_values(place: Place, prefix: str) -> dict[str, Any]:
+def place_values(place: Place, prefix: str) -> dict[str, Any]:
     return {
         f"{prefix}_address": place.address,
         f"{prefix}_city": place.city,

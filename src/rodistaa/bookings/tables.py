@@ -21,7 +21,8 @@ from rodistaa.db.metadata import timestamp_column as _ts
 BOOKING_STATUSES = ("OPEN", "NEGOTIATION", "FINALIZED", "AUTO_FINALIZED", "CANCELLED")
 
 
-def _place(prefix: str) -> list[Column[object]]:
+def place_columns(prefix: str) -> list[Column[object]]:
+    """A place as `<prefix>_*` columns (shipments copy the booking's places in the same shape)."""
     return [
         Column(f"{prefix}_address", String(256), nullable=False),
         Column(f"{prefix}_city", String(64), nullable=False),
@@ -37,8 +38,8 @@ bookings = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("shipper_id", String(64), ForeignKey("users.id"), nullable=False),
-    *_place("pickup"),
-    *_place("drop"),
+    *place_columns("pickup"),
+    *place_columns("drop"),
     Column("goods_type", String(64), nullable=False),
     Column("goods_weight", Numeric(10, 2), nullable=True),
     Column("goods_packaging", String(64), nullable=True),

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rodistaa.acs.enforcement import active_suspension, is_blocked
 from rodistaa.bids.repo import BidRecord, BidStatus
 from rodistaa.bids.tables import bids
-from rodistaa.bookings.repo import OPEN_STATUSES, BookingRecord, BookingStatus
+from rodistaa.bookings.repo import OPEN_STATUSES, BookingRecord, BookingStatus, place_values
 from rodistaa.bookings.tables import bookings
 from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role
@@ -32,7 +32,7 @@ from rodistaa.db.tables import users
 from rodistaa.kyc.status import kyc_status
 from rodistaa.ledger.service import balance_paise
 from rodistaa.shipments import repo as shipments_repo
-from rodistaa.shipments.repo import ShipmentRecord, place_values
+from rodistaa.shipments.repo import ShipmentRecord
 from rodistaa.shipments.status import ShipmentStatus
 
 _OPEN = [s.value for s in OPEN_STATUSES]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.acs.enforcement import active_block_clause, person_blocked, person_suspended
 from rodistaa.acs.tables import acs_blocks, acs_shipment_freezes
-from rodistaa.bookings.repo import Place
+from rodistaa.bookings.repo import Place, place_from_row
 from rodistaa.core.actor import Actor
 from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role, UserStatus
@@ -64,8 +64,8 @@ class ShipmentRecord:
             operator_id=row["operator_id"],
             driver_id=row["driver_id"],
             truck_id=row["truck_id"],
-            pickup=_place(row, "pickup"),
-            drop=_place(row, "drop"),
+            pickup=place_from_row(row, "pickup"),
+            drop=place_from_row(row, "drop"),
             goods_type=row["goods_type"],
             tonnage=Decimal(row["tonnage"]).quantize(Decimal("0.01")),
             distance_km=Decimal(row["distance_km"]).quantize(Decimal("0.01")),
@@ -86,28 +86,6 @@ class ShipmentRecord:
     def parties(self) -> frozenset[str]:
         """The users taking part: shipper, operator and (once assigned) driver."""
         return frozenset(p for p in (self.shipper_id, self.operator_id, self.driver_id) if p)
-
-
-def _place(row: RowMapping, prefix: str) -> Place:
-    return Place(
-        address=row[f"{prefix}_address"],
-        city=row[f"{prefix}_city"],
-        state=row[f"{prefix}_state"],
-        pincode=row[f"{prefix}_pincode"],
-        lat=row[f"{prefix}_lat"],
-        lng=row[f"{prefix}_lng"],
-    )
-
-
-def place_values(place: Place, prefix: str) -> dict[str, Any]:
-    return {
-        f"{prefix}_address": place.address,
-        f"{prefix}_city": place.city,
-        f"{prefix}_state": place.state,
-        f"{prefix}_pincode": place.pincode,
-        f"{prefix}_lat": place.lat,
-        f"{prefix}_lng": place.lng,
-    }
 
 
 def readable(actor: Actor) -> ColumnElement[bool]:

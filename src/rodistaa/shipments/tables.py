@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     text,
 )
 
+from rodistaa.bookings.tables import place_columns
 from rodistaa.db.metadata import metadata
 from rodistaa.db.metadata import timestamp_column as _ts
 
@@ -37,17 +37,6 @@ SHIPMENT_STATUSES = (
 DRIVER_BUSY_STATUSES = ("DRIVER_PENDING_APPROVAL", "APPROVED", "IN_TRANSIT", "OTP_PENDING")
 
 
-def _place(prefix: str) -> list[Column[object]]:
-    return [
-        Column(f"{prefix}_address", String(256), nullable=False),
-        Column(f"{prefix}_city", String(64), nullable=False),
-        Column(f"{prefix}_state", String(64), nullable=False),
-        Column(f"{prefix}_pincode", String(6), nullable=False),
-        Column(f"{prefix}_lat", Float, nullable=False),
-        Column(f"{prefix}_lng", Float, nullable=False),
-    ]
-
-
 shipments = Table(
     "shipments",
     metadata,
@@ -58,8 +47,8 @@ shipments = Table(
     Column("operator_id", String(64), ForeignKey("users.id"), nullable=False),
     Column("driver_id", String(64), ForeignKey("users.id"), nullable=True),
     Column("truck_id", String(64), ForeignKey("trucks.id"), nullable=True),
-    *_place("pickup"),
-    *_place("drop"),
+    *place_columns("pickup"),
+    *place_columns("drop"),
     Column("goods_type", String(64), nullable=False),
     Column("tonnage", Numeric(8, 2), nullable=False),
     Column("distance_km", Numeric(10, 2), nullable=False),
