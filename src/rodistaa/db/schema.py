@@ -12,10 +12,12 @@ import rodistaa.drivers.tables
 import rodistaa.fleet.tables
 import rodistaa.franchises.tables
 import rodistaa.inspections.tables
+import rodistaa.jobs.tables
 import rodistaa.kyc.tables
 import rodistaa.ledger.tables
 import rodistaa.shipments.tables
 import rodistaa.tracking.tables
+import rodistaa.webhooks.tables
 from rodistaa.db.metadata import metadata
 
 __all__ = ["metadata"]
