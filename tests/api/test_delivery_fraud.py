@@ -69,6 +69,29 @@ class TestDuplicatePod:
         assert (again.status_code, again.json()["code"]) == (409, "SHIPMENT_FROZEN")
         assert await pod_rows(harness, second.shipment_id) == []
 
+    async def test_one_file_uploaded_to_four_shipments_at_once_completes_one(self, harness: Harness) -> None:
+        """All four are judged by ACS before any is stored; the hash lock in the recording
+        transaction makes the later ones find the first and ACS judge them again (RF07)."""
+        trips = [await trip_with_otp(harness) for _ in range(4)]
+        content = pdf_file()
+        responses = await asyncio.gather(
+            *(
+                upload_pod(harness, trip.driver, trip.shipment_id, otp=code, content=content)
+                for trip, code in trips
+                if trip.driver is not None
+            )
+        )
+        outcomes = sorted((r.status_code, r.json().get("code")) for r in responses)
+        assert outcomes == [(201, None)] + [(403, "POD_DUPLICATE")] * 3, [r.text for r in responses]
+        stored = [p for trip, _ in trips for p in await pod_rows(harness, trip.shipment_id)]
+        assert len(stored) == 1
+        for (trip, _), response in zip(trips, responses, strict=True):
+            if response.status_code == 403:
+                assert [f["reason"] for f in await freeze_rows(harness, trip.shipment_id)] == [
+                    "POD_REUSE_SUSPECT"
+                ]
+                assert stored_files(harness, trip.shipment_id) == []
+
     async def test_the_same_file_on_the_same_shipment_is_no_fraud(self, harness: Harness) -> None:
         trip, code = await trip_with_otp(harness)
         assert trip.driver is not None

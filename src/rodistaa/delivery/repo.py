@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,15 @@ class PodRecord:
 
 async def insert_pod(conn: AsyncConnection, pod: PodRecord) -> None:
     await conn.execute(pods.insert().values(**asdict(pod)))
+
+
+async def lock_file_hash(conn: AsyncConnection, file_sha256: str) -> None:
+    """Serialise the recording of PODs with the same file until commit, so two uploads of one
+    file to two shipments at the same moment still see each other (RF07). PostgreSQL: a
+    transaction-scoped advisory lock on 60 bits of the hash; SQLite: the write transaction
+    already excludes every other writer."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(file_sha256[:15], 16)})
 
 
 async def hash_used_on(conn: AsyncConnection, file_sha256: str, *, shipment_id: str) -> str | None:

@@ -36,7 +36,7 @@ uploads or retries exactly one completes, the others answer 409 and store nothin
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,6 +102,8 @@ class _Attempt:
     code: str
     ctx: dict[str, Any]
     now: datetime
+    # The other shipment ACS was shown as already holding the uploaded file (RF07), if any.
+    reuse_judged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,19 +181,37 @@ class DeliveryService:
             actor_ctx(actor, kyc_status=kyc, ip=ip, uploaderId=actor.user_id),
             now,
         )
-        await self._acs.enforce(
-            new_event(
-                "pod.uploaded", attempt.ctx, at=now, payload={"podId": pod.id, "shipmentId": shipment.id}
-            ),
-            ProvidedFacts(names=_pod_names(shipment, pod, used_on)),
-        )
+        attempt = replace(attempt, reuse_judged=used_on)
+        await self._judge_pod(attempt, pod)
         await self._put_file(shipment.shipper_id, pod, upload.data)
         try:
-            outcome = await self._settle(attempt, pod, new_pod=True)
+            outcome = await self._settle_new_pod(attempt, pod)
         except BaseException:
             await self._discard(pod.storage_key)
             raise
         return await self._after_commit(attempt, outcome, pod)
+
+    async def _judge_pod(self, attempt: _Attempt, pod: PodRecord) -> None:
+        """ACS `pod.uploaded` (RF07 reused file, RF08 time window); raises PolicyRejected."""
+        event = new_event(
+            "pod.uploaded",
+            attempt.ctx,
+            at=attempt.now,
+            payload={"podId": pod.id, "shipmentId": attempt.shipment.id},
+        )
+        names = _pod_names(attempt.shipment, pod, attempt.reuse_judged)
+        await self._acs.enforce(event, ProvidedFacts(names=names))
+
+    async def _settle_new_pod(self, attempt: _Attempt, pod: PodRecord) -> ShipmentRecord | _Failure:
+        """`_settle` for a new POD. When another shipment recorded the same file after ACS
+        judged this one, ACS judges again with that knowledge (RF07 refuses, freezes and flags
+        as for any reuse; a bundle that allows reuse lets it through)."""
+        while True:
+            try:
+                return await self._settle(attempt, pod, new_pod=True)
+            except _FileTakenMeanwhile as taken:
+                attempt = replace(attempt, reuse_judged=taken.shipment_id)
+                await self._judge_pod(attempt, pod)
 
     async def complete(
         self, actor: Actor, shipment_id: str, code: str, *, ip: str | None = None
@@ -265,7 +285,7 @@ class DeliveryService:
                 # Re-issued, locked or expired since it was checked: the newer state wins.
                 raise OtpRequired(details={"podId": pod.id, "otpVerdict": OtpVerdict.WRONG.value})
             if new_pod is not None:
-                await repo.insert_pod(conn, new_pod)
+                await _insert_new_pod(conn, new_pod, reuse_judged=attempt.reuse_judged)
             message = f"Shipment {completed.id} delivered"
             await notify(conn, user_id=completed.shipper_id, role=Role.SHIPPER, message=message, now=now)
             await notify(conn, user_id=completed.operator_id, role=Role.OPERATOR, message=message, now=now)
@@ -307,7 +327,7 @@ class DeliveryService:
         async with self._db.transaction() as conn:
             current = await _locked_completable(conn, attempt.shipment.id, now)
             if new_pod is not None:
-                await repo.insert_pod(conn, new_pod)
+                await _insert_new_pod(conn, new_pod, reuse_judged=attempt.reuse_judged)
             counted = None
             if verdict is OtpVerdict.WRONG and checked is not None:
                 counted = await otp.count_failed_attempt(
@@ -491,6 +511,28 @@ class DeliveryService:
                     conn, AuditEntryDraft(actor.user_id, "pod.file_read", "pod", pod.id, data), now=now
                 )
         return pod, plaintext
+
+
+class _FileTakenMeanwhile(Exception):
+    """A POD with the same file was recorded on another shipment after ACS judged this one."""
+
+    def __init__(self, shipment_id: str) -> None:
+        super().__init__(shipment_id)
+        self.shipment_id = shipment_id
+
+
+async def _insert_new_pod(conn: AsyncConnection, pod: PodRecord, *, reuse_judged: str | None) -> None:
+    """Insert `pod` unless its file was meanwhile recorded on another shipment than the one ACS
+    was shown (`reuse_judged`).
+
+    Race prevented: two uploads of one file to two shipments judged by ACS at the same moment
+    (neither stored yet, so RF07 sees no reuse). The hash lock makes the second wait for the
+    first's commit and then find it here."""
+    await repo.lock_file_hash(conn, pod.file_sha256)
+    used_on = await repo.hash_used_on(conn, pod.file_sha256, shipment_id=pod.shipment_id)
+    if used_on not in (None, pod.shipment_id, reuse_judged):
+        raise _FileTakenMeanwhile(used_on)
+    await repo.insert_pod(conn, pod)
 
 
 async def _require_completable(conn: AsyncConnection, shipment: ShipmentRecord, now: datetime) -> None:
