@@ -15,6 +15,7 @@ import rodistaa.inspections.tables
 import rodistaa.jobs.tables
 import rodistaa.kyc.tables
 import rodistaa.ledger.tables
+import rodistaa.overrides.tables
 import rodistaa.shipments.tables
 import rodistaa.tracking.tables
 import rodistaa.webhooks.tables
