@@ -29,6 +29,7 @@ from rodistaa.drivers.router import router as drivers_router
 from rodistaa.finalization.router import router as finalization_router
 from rodistaa.fleet.router import router as fleet_router
 from rodistaa.franchises.router import router as franchises_router
+from rodistaa.governance.router import router as governance_router
 from rodistaa.http.errors import install_error_handlers
 from rodistaa.http.middleware import RequestContextMiddleware
 from rodistaa.http.ratelimit import RateLimiter
@@ -155,6 +156,7 @@ def create_app(
     api.include_router(acs_router)
     api.include_router(audit_router)
     api.include_router(notifications_router)
+    api.include_router(governance_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
     freight = (
