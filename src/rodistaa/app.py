@@ -49,6 +49,7 @@ from rodistaa.storage.factory import build_storage
 from rodistaa.tracking.router import router as tracking_router
 from rodistaa.users.router import router as users_router
 from rodistaa.users.service import UserService
+from rodistaa.webhooks.router import router as webhooks_router
 
 
 def rate_limit_policies(settings: Settings) -> dict[str, str]:
@@ -157,6 +158,7 @@ def create_app(
     api.include_router(audit_router)
     api.include_router(notifications_router)
     api.include_router(governance_router)
+    api.include_router(webhooks_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
     freight = (
