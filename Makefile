@@ -17,7 +17,7 @@ migrate: $(STAMP)
 	$(BIN)/rodistaa db upgrade
 
 run: migrate
-	$(BIN)/rodistaa serve --host 127.0.0.1 --port 8000
+	WORKER_IN_PROCESS=true $(BIN)/rodistaa serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

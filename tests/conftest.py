@@ -7,7 +7,7 @@ import base64
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,64 +133,52 @@ async def running_app(
             yield Harness(client, clock, sms, settings, app)
 
 
-class SharedApps:
+@dataclass
+class SharedApp:
     """One running app per database for the tests that use the default settings.
 
     Building an app and running its lifespan costs about a quarter of a second (FastAPI builds
     every route's models on the first request of each app), which dominated the suite. Between
-    tests the shared app is put back as a fresh one would start: clock at the real time, empty
-    SMS outbox and rate limiters, the default ACS bundle active again (the tables were emptied),
-    the service container and the route table as they were built. Tests with their own
-    `settings_overrides` still get an app of their own."""
+    tests the shared app is put back as a fresh one would start (`reset`): clock at the real
+    time, empty SMS outbox and rate limiters, the default ACS bundle active again (the tables
+    were emptied), the service container and the route table as they were built. Tests with
+    their own `settings_overrides` still get an app of their own."""
 
-    def __init__(self) -> None:
-        self._stack = AsyncExitStack()
-        self._apps: dict[str, tuple[Harness, dict[str, Any], int]] = {}
+    harness: Harness
+    built_services: dict[str, Any]
+    built_routes: int
 
-    async def get(self, database_url: str) -> Harness:
-        if database_url not in self._apps:
-            h = await self._stack.enter_async_context(running_app(make_settings(database_url)))
-            services = h.app.state.services
-            self._apps[database_url] = (h, dict(vars(services)), len(h.app.router.routes))
-        h, built_services, built_routes = self._apps[database_url]
-        await self._reset(h, built_services, built_routes)
-        return h
-
-    @staticmethod
-    async def _reset(h: Harness, built_services: dict[str, Any], built_routes: int) -> None:
+    async def reset(self) -> Harness:
+        h = self.harness
         h.clock.current = datetime.now(UTC)
         h.sms.sent.clear()
         services = h.app.state.services
-        vars(services).update(built_services)
-        if len(h.app.router.routes) != built_routes:
-            del h.app.router.routes[built_routes:]
+        vars(services).update(self.built_services)
+        if len(h.app.router.routes) != self.built_routes:
+            del h.app.router.routes[self.built_routes :]
             h.app.openapi_schema = None
         await services.limiter.reset()
         await services.acs.start(h.settings.acs_bundle_path)
-
-    async def close(self) -> None:
-        await self._stack.aclose()
+        return h
 
 
 @pytest.fixture(scope="session")
-async def shared_apps() -> AsyncIterator[SharedApps]:
-    apps = SharedApps()
-    try:
-        yield apps
-    finally:
-        await apps.close()
+async def shared_app(database_url: str) -> AsyncIterator[SharedApp]:
+    """Depends on the database, so it stops before that database is dropped."""
+    async with running_app(make_settings(database_url)) as h:
+        yield SharedApp(h, dict(vars(h.app.state.services)), len(h.app.router.routes))
 
 
 @pytest.fixture
 async def harness(
-    database_url: str, settings_overrides: dict[str, Any], shared_apps: SharedApps
+    database_url: str, settings_overrides: dict[str, Any], shared_app: SharedApp
 ) -> AsyncIterator[Harness]:
     try:
         if settings_overrides:
             async with running_app(make_settings(database_url, **settings_overrides)) as h:
                 yield h
         else:
-            yield await shared_apps.get(database_url)
+            yield await shared_app.reset()
     finally:
         await empty_tables(database_url)
 

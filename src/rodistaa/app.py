@@ -35,6 +35,7 @@ from rodistaa.http.middleware import RequestContextMiddleware
 from rodistaa.http.ratelimit import RateLimiter
 from rodistaa.http.services import Services
 from rodistaa.inspections.router import router as inspections_router
+from rodistaa.jobs.worker import run_worker_forever
 from rodistaa.kyc.router import router as kyc_router
 from rodistaa.ledger.router import router as ledger_router
 from rodistaa.notifications.router import router as notifications_router
@@ -131,6 +132,12 @@ def create_app(
             asyncio.create_task(sync_revision_forever(services.acs, settings.acs_sync_interval_s)),
             asyncio.create_task(checkpoint_forever(services)),
         ]
+        worker_stop = asyncio.Event()
+        worker = (
+            asyncio.create_task(run_worker_forever(services, worker_stop))
+            if settings.worker_in_process
+            else None
+        )
         if settings.acs_watch_bundle:
             watch = watch_bundle_forever(
                 services.acs, Path(settings.acs_bundle_path), settings.acs_sync_interval_s
@@ -139,6 +146,10 @@ def create_app(
         try:
             yield
         finally:
+            if worker is not None:
+                worker_stop.set()  # running jobs finish (they are idempotent, but why waste them)
+                await asyncio.wait([worker], timeout=10)
+                tasks.append(worker)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -17,7 +17,7 @@ from rodistaa.core.phone import InvalidPhoneNumber, mask_phone, normalize_indian
 from rodistaa.core.roles import Role
 from rodistaa.db import migrate
 from rodistaa.db.engine import Database, create_engine
-from rodistaa.jobs.cli import jobs_app
+from rodistaa.jobs.cli import jobs_app, worker
 from rodistaa.kms_cli import kms_app
 from rodistaa.ops.logging import configure_logging
 from rodistaa.settings import Settings
@@ -31,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(acs_app, name="acs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
 app.add_typer(kms_app, name="kms")
 
 

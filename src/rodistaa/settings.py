@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     no_ping_critical_after_s: int = Field(default=60 * 60, ge=60)
     no_ping_repeat_s: int = Field(default=60 * 60, ge=60)
 
+    # The worker (`rodistaa worker`, jobs/registry.py): per-job intervals in seconds as JSON
+    # (`{"auto-finalize": 30}`) or `name=seconds` pairs; unset jobs keep their defaults.
+    worker_intervals: str = ""
+    # Start the periodic jobs inside the API process (`make run` does, for development).
+    worker_in_process: bool = False
+    # ACS decisions older than this are deleted by the retention job (never the audit log).
+    acs_events_retention_days: int = Field(default=180, ge=1)
+
     # Shared with the payment provider: it signs each webhook delivery with this secret
     # (HMAC-SHA256, see rodistaa.ledger.webhook). Empty refuses every delivery.
     payment_webhook_secret: str = ""
