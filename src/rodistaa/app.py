@@ -23,11 +23,13 @@ from rodistaa.auth.service import AuthService
 from rodistaa.bids.router import router as bids_router
 from rodistaa.bookings.router import router as bookings_router
 from rodistaa.core.clock import Clock, SystemClock
+from rodistaa.dashboard.router import router as admin_dashboard_router
 from rodistaa.db.engine import Database, create_engine
 from rodistaa.delivery.router import router as delivery_router
 from rodistaa.drivers.router import router as drivers_router
 from rodistaa.finalization.router import router as finalization_router
 from rodistaa.fleet.router import router as fleet_router
+from rodistaa.franchises.ops_router import router as franchise_ops_router
 from rodistaa.franchises.router import router as franchises_router
 from rodistaa.governance.router import router as governance_router
 from rodistaa.http.errors import install_error_handlers
@@ -170,6 +172,8 @@ def create_app(
     api.include_router(notifications_router)
     api.include_router(governance_router)
     api.include_router(webhooks_router)
+    api.include_router(admin_dashboard_router)
+    api.include_router(franchise_ops_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
     freight = (
