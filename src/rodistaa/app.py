@@ -43,6 +43,7 @@ from rodistaa.ledger.router import router as ledger_router
 from rodistaa.notifications.router import router as notifications_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
+from rodistaa.overrides.router import router as overrides_router
 from rodistaa.security.envelope import DataKeys
 from rodistaa.security.kms import build_kms
 from rodistaa.security.tokens import KeyRing, TokenService
@@ -171,6 +172,7 @@ def create_app(
     api.include_router(audit_router)
     api.include_router(notifications_router)
     api.include_router(governance_router)
+    api.include_router(overrides_router)
     api.include_router(webhooks_router)
     api.include_router(admin_dashboard_router)
     api.include_router(franchise_ops_router)
