@@ -33,6 +33,10 @@ Decisions:
 * No candidate at all (an OPEN booking without bids included) cancels the booking with
   `cancel_reason = NO_VALID_BIDS`, rejects whatever ACTIVE bid is left (the ineligible ones)
   and tells the shipper. This applies to the job and to an admin finalizing without a bid id.
+* The ACS part (`choose`: `bid.evaluate`, `bid.finalize`) and the commit part (`commit`, on
+  the caller's connection) are separate, so an approved FORCE_FINALIZE override commits inside
+  its approving transaction; the use cases here compose them, each commit in its own
+  transaction.
 * Outbox payloads carry ids and statuses only, no amounts: webhook partners may be other
   operators' systems, and a winning price is the two parties' business.
 * The admin's reason is stored in `bookings.finalize_reason` by the finalizing (or, with no
@@ -42,7 +46,8 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -108,6 +113,7 @@ class Initiator:
     ctx: Mapping[str, Any]
     method: Method
     reason: str | None = None
+    override_id: str | None = None  # an admin finalizing by approving a FORCE_FINALIZE override
 
     @classmethod
     def job(cls) -> Initiator:
@@ -137,6 +143,23 @@ class CancelledNoValidBids:
 
 
 Outcome = Finalized | CancelledNoValidBids
+
+
+@dataclass(frozen=True)
+class Win:
+    """ACS allowed `bid` to win; `skipped` are the candidates refused before it."""
+
+    bid: BidRecord
+    skipped: tuple[str, ...]
+    acs_event_id: str
+
+
+@dataclass(frozen=True)
+class NoValidBids:
+    skipped: tuple[str, ...]
+
+
+Choice = Win | NoValidBids
 
 
 # --- ACS names (context contract: money in paise, times in epoch ms) --------------------------
@@ -222,7 +245,7 @@ class Finalizer:
         self._db = services.db
         self._clock = services.clock
 
-    # --- explicit choice ---------------------------------------------------------------------
+    # --- composed use cases (each commit in its own transaction) -------------------------------
 
     async def finalize_chosen(
         self, initiator: Initiator, booking: BookingRecord, bid: BidRecord
@@ -231,16 +254,9 @@ class Finalizer:
         BidNotActive / BookingNotTakingBids (409 INVALID_STATE), BidChanged (409, the amount
         changed), PolicyRejected (RF14's 409 WINNER_INELIGIBLE) and WinnerIneligible (409, the
         standing changed after RF14); nothing changes then."""
-        if bid.status is not BidStatus.ACTIVE:
-            raise BidNotActive()
-        if booking.status not in OPEN_STATUSES:
-            raise BookingNotTakingBids()
-        decision = await self._check_winner(initiator, booking, bid, await self._standing(bid.operator_id))
-        if not decision.allowed:
-            raise PolicyRejected(decision)
-        return await self._commit_win(initiator, booking.id, bid, skipped=(), acs_event_id=decision.event_id)
-
-    # --- candidate order ---------------------------------------------------------------------
+        win = await self._choose_bid(initiator, booking, bid)
+        async with self._db.transaction() as conn:
+            return await self._win(conn, initiator, booking.id, win, now=self._clock.now())
 
     async def finalize_by_candidates(self, initiator: Initiator, booking_id: str) -> Outcome:
         """Finalize with the first eligible candidate, or cancel with NO_VALID_BIDS. Raises
@@ -248,9 +264,7 @@ class Finalizer:
         (finalized or cancelled before or during this attempt), FinalizationInProgress when
         another evaluation of it is running, BidChanged when a candidate's amount changed
         between the read and its claim."""
-        async with repo.evaluation_lock(self._db, booking_id) as acquired:
-            if not acquired:
-                raise FinalizationInProgress()
+        async with self.exclusive(booking_id):
             # Read under the lock: a run that waited behind another sees its outcome.
             async with self._db.read() as conn:
                 booking = await bookings_repo.get_booking(conn, booking_id, visible=true())
@@ -261,34 +275,95 @@ class Finalizer:
                 raise BookingNotTakingBids()
             return await self._first_eligible(initiator, booking, candidates)
 
+    @asynccontextmanager
+    async def exclusive(self, booking_id: str) -> AsyncIterator[None]:
+        """The only evaluation of the booking's candidates running now (`repo.evaluation_lock`);
+        FinalizationInProgress (409) while another runs."""
+        async with repo.evaluation_lock(self._db, booking_id) as acquired:
+            if not acquired:
+                raise FinalizationInProgress()
+            yield
+
     async def _first_eligible(
         self, initiator: Initiator, booking: BookingRecord, candidates: list[BidRecord]
     ) -> Outcome:
+        """The candidate order with its fallback: a chosen bid that vanishes or whose operator
+        loses its standing before its claim is skipped and the next allowed candidate tried."""
+        standings = await self._evaluate(initiator, booking, candidates)
+        choice = await self._next_allowed(initiator, booking, candidates, standings, skipped=())
+        while isinstance(choice, Win):
+            try:
+                return await self._commit_alone(initiator, booking.id, choice)
+            except (BidNotActive, WinnerIneligible) as exc:
+                event = (
+                    "finalization_candidate_vanished"
+                    if isinstance(exc, BidNotActive)
+                    else "finalization_candidate_lost_standing"
+                )
+                log.info(event, booking_id=booking.id, bid_id=choice.bid.id)
+            rest = candidates[candidates.index(choice.bid) + 1 :]
+            skipped = (*choice.skipped, choice.bid.id)
+            choice = await self._next_allowed(initiator, booking, rest, standings, skipped=skipped)
+        return await self._commit_alone(initiator, booking.id, choice)
+
+    # --- the ACS part --------------------------------------------------------------------------
+
+    async def choose(self, initiator: Initiator, booking: BookingRecord, bid: BidRecord | None) -> Choice:
+        """The ACS checks, before any business transaction. With `bid`: that bid wins or this
+        raises BidNotActive / BookingNotTakingBids (409) or PolicyRejected (RF14). Without: the
+        first candidate ACS allows, or NoValidBids. Callers choosing by candidates hold
+        `exclusive(booking.id)`."""
+        if bid is not None:
+            return await self._choose_bid(initiator, booking, bid)
+        if booking.status not in OPEN_STATUSES:
+            raise BookingNotTakingBids()
+        async with self._db.read() as conn:
+            candidates = await repo.active_candidates(conn, booking.id)
+        standings = await self._evaluate(initiator, booking, candidates)
+        return await self._next_allowed(initiator, booking, candidates, standings, skipped=())
+
+    async def _choose_bid(self, initiator: Initiator, booking: BookingRecord, bid: BidRecord) -> Win:
+        if bid.status is not BidStatus.ACTIVE:
+            raise BidNotActive()
+        if booking.status not in OPEN_STATUSES:
+            raise BookingNotTakingBids()
+        decision = await self._check_winner(initiator, booking, bid, await self._standing(bid.operator_id))
+        if not decision.allowed:
+            raise PolicyRejected(decision)
+        return Win(bid, (), decision.event_id)
+
+    async def _evaluate(
+        self, initiator: Initiator, booking: BookingRecord, candidates: list[BidRecord]
+    ) -> dict[str, OperatorStanding]:
+        """ACS `bid.evaluate` once over all candidates (none: nothing to evaluate); returns the
+        standings read for it."""
         standings: dict[str, OperatorStanding] = {}
         if candidates:
             standings[candidates[0].operator_id] = await self._standing(candidates[0].operator_id)
             await self._evaluate_candidates(initiator, booking, candidates, standings)
-        skipped: list[str] = []
+        return standings
+
+    async def _next_allowed(
+        self,
+        initiator: Initiator,
+        booking: BookingRecord,
+        candidates: list[BidRecord],
+        standings: Mapping[str, OperatorStanding],
+        *,
+        skipped: tuple[str, ...],
+    ) -> Choice:
+        """ACS `bid.finalize` candidate by candidate; the first allowed one wins."""
+        refused = list(skipped)
         for bid in candidates:
             standing = standings.get(bid.operator_id) or await self._standing(bid.operator_id)
             decision = await self._check_winner(initiator, booking, bid, standing)
-            if not decision.allowed:
-                log.info(
-                    "finalization_candidate_skipped", booking_id=booking.id, bid_id=bid.id, code=decision.code
-                )
-                skipped.append(bid.id)
-                continue
-            try:
-                return await self._commit_win(
-                    initiator, booking.id, bid, skipped=tuple(skipped), acs_event_id=decision.event_id
-                )
-            except BidNotActive:
-                log.info("finalization_candidate_vanished", booking_id=booking.id, bid_id=bid.id)
-                skipped.append(bid.id)
-            except WinnerIneligible:
-                log.info("finalization_candidate_lost_standing", booking_id=booking.id, bid_id=bid.id)
-                skipped.append(bid.id)
-        return await self._commit_no_valid_bids(initiator, booking.id, skipped=tuple(skipped))
+            if decision.allowed:
+                return Win(bid, tuple(refused), decision.event_id)
+            log.info(
+                "finalization_candidate_skipped", booking_id=booking.id, bid_id=bid.id, code=decision.code
+            )
+            refused.append(bid.id)
+        return NoValidBids(tuple(refused))
 
     async def _evaluate_candidates(
         self,
@@ -327,61 +402,69 @@ class Finalizer:
         async with self._db.read() as conn:
             return await repo.operator_standing(conn, operator_id, now=self._clock.now())
 
-    # --- transactions --------------------------------------------------------------------------
+    # --- the commit part ----------------------------------------------------------------------
 
-    async def _commit_win(
-        self,
-        initiator: Initiator,
-        booking_id: str,
-        bid: BidRecord,
-        *,
-        skipped: tuple[str, ...],
-        acs_event_id: str,
-    ) -> Finalized:
-        """The winning transaction (see the module docstring). Raises BookingNotTakingBids when
-        another finalization or a cancellation got the booking first, BidNotActive when the bid
-        stopped being ACTIVE, BidChanged when its amount is no longer `bid.amount_paise`,
-        WinnerIneligible when its operator lost its standing; the transaction then rolls back
-        and nothing changed."""
-        now = self._clock.now()
+    async def _commit_alone(self, initiator: Initiator, booking_id: str, choice: Choice) -> Outcome:
         async with self._db.transaction() as conn:
-            booking = await repo.claim_booking_for_finalization(
-                conn, booking_id, target=initiator.method.target, finalize_reason=initiator.reason, now=now
-            )
-            if booking is None:
-                raise BookingNotTakingBids()
-            winner = await self._claim_winner(conn, bid, now=now)
-            # RF14 judged the standing before this transaction; it may have changed since.
-            if not (await repo.operator_standing(conn, winner.operator_id, now=now)).may_win:
-                raise WinnerIneligible(details={"bidId": winner.id})
-            losers = await bids_repo.reject_active_for_booking(conn, booking_id, now=now)
-            shipment = await repo.insert_shipment(conn, booking, winner, now=now)
-            result = Finalized(booking, winner, shipment, skipped)
-            await insert_outbox_event(
-                conn, name="booking.finalized", payload=finalized_payload(result, initiator.method), now=now
-            )
-            await insert_outbox_event(
-                conn, name="shipment.created", payload=shipment_created_payload(shipment), now=now
-            )
-            await self._notify_win(conn, initiator, result, losers, now=now)
-            data = {
-                "bidId": winner.id,
-                "operatorId": winner.operator_id,
-                "amountPaise": winner.amount_paise,
-                "shipmentId": shipment.id,
-                "method": initiator.method.value,
-                "finalizedByRole": initiator.role,
-                "skippedBidIds": list(skipped),
-                "rejectedBidIds": [b.id for b in losers],
-                "acsEventId": acs_event_id,
-            }
-            if initiator.method is Method.ADMIN:
-                data["reasonGiven"] = True
-            await append(
-                conn,
-                AuditEntryDraft(initiator.actor_id, "booking.finalized", "booking", booking.id, data),
-                now=now,
-            )
+            return await self.commit(conn, initiator, booking_id, choice, now=self._clock.now())
+
+    async def commit(
+        self, conn: AsyncConnection, initiator: Initiator, booking_id: str, choice: Choice, *, now: datetime
+    ) -> Outcome:
+        """Apply `choice` inside the caller's transaction `conn` (the caller rolls back on an
+        error): the winning writes for a Win, the NO_VALID_BIDS cancellation otherwise."""
+        if isinstance(choice, Win):
+            return await self._win(conn, initiator, booking_id, choice, now=now)
+        return await self._no_valid_bids(conn, initiator, booking_id, skipped=choice.skipped, now=now)
+
+    async def _win(
+        self, conn: AsyncConnection, initiator: Initiator, booking_id: str, choice: Win, *, now: datetime
+    ) -> Finalized:
+        """The winning writes (see the module docstring). Raises BookingNotTakingBids when
+        another finalization or a cancellation got the booking first, BidNotActive when the bid
+        stopped being ACTIVE, BidChanged when its amount is no longer the one read,
+        WinnerIneligible when its operator lost its standing; the caller's transaction then
+        rolls back and nothing changed."""
+        bid, skipped, acs_event_id = choice.bid, choice.skipped, choice.acs_event_id
+        booking = await repo.claim_booking_for_finalization(
+            conn, booking_id, target=initiator.method.target, finalize_reason=initiator.reason, now=now
+        )
+        if booking is None:
+            raise BookingNotTakingBids()
+        winner = await self._claim_winner(conn, bid, now=now)
+        # RF14 judged the standing before this transaction; it may have changed since.
+        if not (await repo.operator_standing(conn, winner.operator_id, now=now)).may_win:
+            raise WinnerIneligible(details={"bidId": winner.id})
+        losers = await bids_repo.reject_active_for_booking(conn, booking_id, now=now)
+        shipment = await repo.insert_shipment(conn, booking, winner, now=now)
+        result = Finalized(booking, winner, shipment, skipped)
+        await insert_outbox_event(
+            conn, name="booking.finalized", payload=finalized_payload(result, initiator.method), now=now
+        )
+        await insert_outbox_event(
+            conn, name="shipment.created", payload=shipment_created_payload(shipment), now=now
+        )
+        await self._notify_win(conn, initiator, result, losers, now=now)
+        data = {
+            "bidId": winner.id,
+            "operatorId": winner.operator_id,
+            "amountPaise": winner.amount_paise,
+            "shipmentId": shipment.id,
+            "method": initiator.method.value,
+            "finalizedByRole": initiator.role,
+            "skippedBidIds": list(skipped),
+            "rejectedBidIds": [b.id for b in losers],
+            "acsEventId": acs_event_id,
+        }
+        if initiator.method is Method.ADMIN:
+            data["reasonGiven"] = True
+        if initiator.override_id is not None:
+            data["overrideId"] = initiator.override_id
+        await append(
+            conn,
+            AuditEntryDraft(initiator.actor_id, "booking.finalized", "booking", booking.id, data),
+            now=now,
+        )
         return result
 
     @staticmethod
@@ -431,46 +514,50 @@ class Finalizer:
                 now=now,
             )
 
-    async def _commit_no_valid_bids(
-        self, initiator: Initiator, booking_id: str, *, skipped: tuple[str, ...]
+    async def _no_valid_bids(
+        self,
+        conn: AsyncConnection,
+        initiator: Initiator,
+        booking_id: str,
+        *,
+        skipped: tuple[str, ...],
+        now: datetime,
     ) -> CancelledNoValidBids:
         """CANCELLED with NO_VALID_BIDS (and the admin's reason, if an admin asked); the bids
         left ACTIVE (ineligible ones) are REJECTED. Raises BookingNotTakingBids when the booking
         left OPEN/NEGOTIATION meanwhile."""
-        now = self._clock.now()
-        async with self._db.transaction() as conn:
-            booking = await bookings_repo.claim_cancellation(
-                conn, booking_id, reason=NO_VALID_BIDS, cancelled_by=initiator.actor_id, now=now
-            )
-            if booking is None:
-                raise BookingNotTakingBids()
-            if initiator.reason is not None:
-                await repo.record_finalize_reason(conn, booking_id, initiator.reason)
-            rejected = await bids_repo.reject_active_for_booking(conn, booking_id, now=now)
-            await notify(
-                conn,
-                user_id=booking.shipper_id,
-                role=Role.SHIPPER,
-                message=f"Booking {booking.id} was cancelled {_who(initiator.method)}: no valid bids.",
-                now=now,
-            )
-            await notify_rejected(conn, rejected, NOT_SELECTED, now=now)
-            data: dict[str, Any] = {
-                "to": booking.status.value,
-                "shipperId": booking.shipper_id,
-                "cancelledByRole": initiator.role,
-                "reasonCode": NO_VALID_BIDS,
-                "method": initiator.method.value,
-                "skippedBidIds": list(skipped),
-                "rejectedBidIds": [b.id for b in rejected],
-            }
-            if initiator.method is Method.ADMIN:
-                data["reasonGiven"] = True
-            await append(
-                conn,
-                AuditEntryDraft(initiator.actor_id, "booking.cancelled", "booking", booking.id, data),
-                now=now,
-            )
+        booking = await bookings_repo.claim_cancellation(
+            conn, booking_id, reason=NO_VALID_BIDS, cancelled_by=initiator.actor_id, now=now
+        )
+        if booking is None:
+            raise BookingNotTakingBids()
+        if initiator.reason is not None:
+            await repo.record_finalize_reason(conn, booking_id, initiator.reason)
+        rejected = await bids_repo.reject_active_for_booking(conn, booking_id, now=now)
+        await notify(
+            conn,
+            user_id=booking.shipper_id,
+            role=Role.SHIPPER,
+            message=f"Booking {booking.id} was cancelled {_who(initiator.method)}: no valid bids.",
+            now=now,
+        )
+        await notify_rejected(conn, rejected, NOT_SELECTED, now=now)
+        data: dict[str, Any] = {
+            "to": booking.status.value,
+            "shipperId": booking.shipper_id,
+            "cancelledByRole": initiator.role,
+            "reasonCode": NO_VALID_BIDS,
+            "method": initiator.method.value,
+            "skippedBidIds": list(skipped),
+            "rejectedBidIds": [b.id for b in rejected],
+        }
+        if initiator.method is Method.ADMIN:
+            data["reasonGiven"] = True
+        await append(
+            conn,
+            AuditEntryDraft(initiator.actor_id, "booking.cancelled", "booking", booking.id, data),
+            now=now,
+        )
         return CancelledNoValidBids(booking, skipped)
 
 

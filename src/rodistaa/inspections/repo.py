@@ -304,6 +304,43 @@ async def close_pending(
     return result.rowcount == 1
 
 
+REOPENABLE = ("FAILED", "REJECTED")
+
+
+async def status_if_latest(conn: AsyncConnection, inspection_id: str) -> tuple[str | None, bool]:
+    """The inspection's status (None if it does not exist) and whether it is its truck's
+    latest inspection (none was created after it)."""
+    row = (
+        await conn.execute(
+            select(inspections.c.status, inspections.c.truck_id, inspections.c.created_at).where(
+                inspections.c.id == inspection_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None, False
+    newer = select(inspections.c.id).where(
+        inspections.c.truck_id == row.truck_id,
+        inspections.c.id != inspection_id,
+        inspections.c.created_at > row.created_at,
+    )
+    return row.status, (await conn.execute(newer.limit(1))).first() is None
+
+
+async def reopen(conn: AsyncConnection, inspection_id: str, *, from_status: str) -> bool:
+    """`from_status` (FAILED or REJECTED) -> PENDING, clearing the submission's outcome
+    (`rejection_code`, `submitted_at`); geotag, checklist and photos stay. Conditional: False
+    when the inspection is no longer `from_status`."""
+    if from_status not in REOPENABLE:
+        raise ValueError(f"an inspection {from_status} is not reopened")
+    result = await conn.execute(
+        update(inspections)
+        .where(inspections.c.id == inspection_id, inspections.c.status == from_status)
+        .values(status=PENDING, rejection_code=None, submitted_at=None)
+    )
+    return result.rowcount == 1
+
+
 # --- trucks and units --------------------------------------------------------------------------
 
 

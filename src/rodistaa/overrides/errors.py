@@ -19,6 +19,12 @@ class TargetNotApplicable(InvalidState):
     message = "The target is not in a state this override applies to"
 
 
+class NoValidCandidate(AppError):
+    """FORCE_FINALIZE without a bid id found no candidate ACS allows to win."""
+
+    status, code, message = 409, "NO_VALID_BIDS", "No bid of the booking may win; nothing was finalized"
+
+
 class OverrideAlreadyDecided(InvalidState):
     message = "The override was already approved or rejected"
 

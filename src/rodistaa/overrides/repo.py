@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.acs.enforcement import PERSON_ENTITY_TYPES, active_block_clause, active_suspension_clause
 from rodistaa.acs.tables import acs_blocks, acs_shipment_freezes, acs_suspensions
+from rodistaa.bookings.tables import bookings
 from rodistaa.db.tables import device_bindings, users
 from rodistaa.fleet.tables import trucks
+from rodistaa.inspections.tables import inspections
 from rodistaa.overrides.tables import overrides
 from rodistaa.shipments.tables import shipments
 
@@ -32,6 +34,8 @@ class OverrideAction(StrEnum):
     UNFREEZE = "UNFREEZE"
     UNSUSPEND = "UNSUSPEND"
     LEDGER_ADJUSTMENT = "LEDGER_ADJUSTMENT"
+    FORCE_FINALIZE = "FORCE_FINALIZE"
+    REOPEN_INSPECTION = "REOPEN_INSPECTION"
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,10 @@ def _entity_query(entity_type: str, entity_id: str) -> Select[tuple[str]]:
         return select(shipments.c.id).where(shipments.c.id == entity_id)
     if entity_type == "device":
         return select(device_bindings.c.device_id).where(device_bindings.c.device_id == entity_id)
+    if entity_type == "booking":
+        return select(bookings.c.id).where(bookings.c.id == entity_id)
+    if entity_type == "inspection":
+        return select(inspections.c.id).where(inspections.c.id == entity_id)
     raise ValueError(f"not an override entity type: {entity_type}")
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rodistaa.core.money import paise_to_rupees_number
 from rodistaa.overrides.repo import OverrideAction, OverrideRecord, OverrideStatus
 
-EntityType = Literal["user", "operator", "driver", "truck", "device", "shipment"]
+EntityType = Literal["user", "operator", "driver", "truck", "device", "shipment", "booking", "inspection"]
 ApiStatus = Literal["PENDING", "APPROVED", "REJECTED"]
 MAX_JUSTIFICATION = 2000
 MAX_NOTE = 500
@@ -47,7 +47,11 @@ class OverrideCreate(BaseModel):
         default=None, description="Required (with the approver's TOTP) for critical overrides; blank is none"
     )
     params: dict[str, Any] | None = Field(
-        default=None, description="LEDGER_ADJUSTMENT: {amount: signed rupees, not 0}; other actions: none"
+        default=None,
+        description=(
+            "LEDGER_ADJUSTMENT: {amount: signed rupees, not 0}; FORCE_FINALIZE: {bidId?} (without it the "
+            "candidate order chooses); other actions: none"
+        ),
     )
 
 
@@ -77,7 +81,9 @@ class OverrideOut(BaseModel):
     requestedBy: str
     createdAt: datetime
     justification: str | None
-    params: dict[str, Any] = Field(description="LEDGER_ADJUSTMENT: {amount} in rupees")
+    params: dict[str, Any] = Field(
+        description="LEDGER_ADJUSTMENT: {amount} in rupees; FORCE_FINALIZE: {bidId?}"
+    )
     critical: bool = Field(description="Approval needs a justification and the approver's TOTP code")
     decidedBy: str | None
     decidedAt: datetime | None
@@ -88,6 +94,8 @@ class OverrideOut(BaseModel):
         params: dict[str, Any] = {}
         if "amountPaise" in record.params:
             params["amount"] = paise_to_rupees_number(int(record.params["amountPaise"]))
+        if "bidId" in record.params:
+            params["bidId"] = record.params["bidId"]
         return cls(
             id=record.id,
             entityType=record.entity_type,

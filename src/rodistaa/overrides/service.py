@@ -17,6 +17,9 @@ Decisions:
   there is nothing left to lift, or if it became critical after ACS judged it), execute, tell
   the requester, audit `override.executed` last. An execution error rolls everything back and
   the override stays PENDING.
+* FORCE_FINALIZE: the finalizer's ACS checks run after the override's own and before the
+  approving transaction, its commit inside it, under the booking's evaluation lock: the
+  override is EXECUTED exactly when the booking is FINALIZED (see `executors`).
 * The optional `reason` of a decision reaches the requester in their notification only; audit
   entries hold ids, the action, `critical`, numbers and `reasonGiven`, never free text, and a
   device target appears as the SHA-256 of its id.
@@ -25,18 +28,24 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.acs.audit import AuditEntryDraft, append
 from rodistaa.acs.events import actor_ctx, new_event
 from rodistaa.acs.facts import ProvidedFacts
+from rodistaa.bids import repo as bids_repo
+from rodistaa.bookings import repo as bookings_repo
 from rodistaa.core.actor import Actor
 from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role
+from rodistaa.finalization.service import Finalizer, Initiator, Method, NoValidBids
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
 from rodistaa.kyc.status import kyc_status
@@ -44,16 +53,18 @@ from rodistaa.notifications.repo import notify
 from rodistaa.overrides import executors, repo, totp
 from rodistaa.overrides.errors import (
     InvalidTotpCode,
+    NoValidCandidate,
     OverrideAlreadyDecided,
     OverrideNotFound,
     OwnOverride,
     TargetNotApplicable,
+    TargetNotFound,
     TotpAlreadyConfirmed,
     TotpAlreadyEnrolled,
     TotpNotEnrolled,
 )
 from rodistaa.overrides.executors import Target
-from rodistaa.overrides.repo import OverrideRecord, OverrideStatus
+from rodistaa.overrides.repo import OverrideAction, OverrideRecord, OverrideStatus
 from rodistaa.overrides.schemas import OverrideCreate
 
 log = structlog.get_logger("rodistaa.overrides")
@@ -75,6 +86,15 @@ def _target_data(record: OverrideRecord) -> dict[str, Any]:
     if "amountPaise" in record.params:
         data["amountPaise"] = int(record.params["amountPaise"])
     return data
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """The approval as judged before its transaction."""
+
+    two_fa: bool
+    note: str | None
+    acs_event_id: str
 
 
 def _decision_message(record: OverrideRecord, outcome: str, note: str | None) -> str:
@@ -155,7 +175,6 @@ class OverrideService:
         params = executors.check_request(body.action, body.entityType, body.params)
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            target = await self._inspect(conn, body.action, body.entityType, body.entityId, now=now)
             record = OverrideRecord(
                 id=new_id("OVR"),
                 entity_type=body.entityType,
@@ -164,7 +183,7 @@ class OverrideService:
                 reason=body.reason,
                 justification=body.justification or None,
                 params=params,
-                critical=target.critical,
+                critical=False,
                 status=OverrideStatus.PENDING,
                 requested_by=actor.user_id,
                 decided_by=None,
@@ -172,6 +191,8 @@ class OverrideService:
                 created_at=now,
                 updated_at=now,
             )
+            target = await self._inspect(conn, record, now=now)
+            record = replace(record, critical=target.critical)
             await repo.insert_override(conn, record)
             data = {**_target_data(record), "justificationGiven": record.justification is not None}
             await append(
@@ -206,29 +227,57 @@ class OverrideService:
         two_fa = await self._verified_code(actor, totp_code) if totp_code else False
         now = self._clock.now()
         async with self._db.read() as conn:
-            target = await self._inspect(conn, record.action, record.entity_type, record.entity_id, now=now)
+            target = await self._inspect(conn, record, now=now)
             kyc = await kyc_status(conn, actor.user_id, actor.role)
+        ctx = actor_ctx(actor, kyc_status=kyc, ip=ip)
         event = new_event(
-            "admin.override.request",
-            actor_ctx(actor, kyc_status=kyc, ip=ip),
-            at=now,
-            payload={"overrideId": record.id, "decision": "approve"},
+            "admin.override.request", ctx, at=now, payload={"overrideId": record.id, "decision": "approve"}
         )
         names = {"override": self._acs_override(record, target, two_fa)}
         await self._services.acs.enforce(event, ProvidedFacts(names=names))
-        executed = await self._execute(actor, record, target, two_fa=two_fa, note=note, acs_event_id=event.id)
+        decision = _Decision(two_fa=two_fa, note=note, acs_event_id=event.id)
+        if record.action is OverrideAction.FORCE_FINALIZE:
+            executed = await self._approve_finalization(actor, ctx, record, target, decision)
+        else:
+            executed = await self._execute(actor, record, target, decision, plan=None)
         log.info("override_executed", override_id=record.id, action=record.action.value)
         return executed
+
+    async def _approve_finalization(
+        self,
+        actor: Actor,
+        ctx: Mapping[str, Any],
+        record: OverrideRecord,
+        judged: Target,
+        decision: _Decision,
+    ) -> OverrideRecord:
+        """The finalizer's ACS part now, its commit in the approving transaction. Holds the
+        booking's evaluation lock throughout (409 while a job run or an admin evaluates it)."""
+        initiator = Initiator(
+            actor.user_id, actor.role.value, ctx, Method.ADMIN, reason=record.reason, override_id=record.id
+        )
+        bid_id = record.params.get("bidId")
+        finalizer = Finalizer(self._services)
+        async with finalizer.exclusive(record.entity_id):
+            async with self._db.read() as conn:
+                booking = await bookings_repo.get_booking(conn, record.entity_id, visible=true())
+                bid = await bids_repo.get_bid(conn, bid_id, visible=true()) if bid_id else None
+            if booking is None or (bid_id is not None and bid is None):
+                raise TargetNotFound()  # the request checked both; bookings and bids are never deleted
+            choice = await finalizer.choose(initiator, booking, bid)
+            if isinstance(choice, NoValidBids):
+                raise NoValidCandidate(details={"skippedBidIds": list(choice.skipped)})
+            plan = executors.FinalizationPlan(finalizer, initiator, choice)
+            return await self._execute(actor, record, judged, decision, plan=plan)
 
     async def _execute(
         self,
         actor: Actor,
         record: OverrideRecord,
         judged: Target,
+        decision: _Decision,
         *,
-        two_fa: bool,
-        note: str | None,
-        acs_event_id: str,
+        plan: executors.FinalizationPlan | None,
     ) -> OverrideRecord:
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -237,27 +286,30 @@ class OverrideService:
             )
             if claimed is None:
                 raise OverrideAlreadyDecided()
-            current = await self._inspect(conn, record.action, record.entity_type, record.entity_id, now=now)
+            current = await self._inspect(conn, record, now=now)
             if current.critical and not judged.critical:
                 raise TargetNotApplicable(details={"reason": "the target became critical; approve again"})
-            done = await executors.execute(
-                conn,
-                record.action,
-                record.entity_type,
-                record.entity_id,
-                record.params,
-                override_id=record.id,
-                approver_id=actor.user_id,
-                now=now,
-            )
-            message = _decision_message(record, f"approved and executed by {actor.user_id}", note)
+            if plan is not None:
+                done = await executors.force_finalize(conn, plan, record.entity_id, now=now)
+            else:
+                done = await executors.execute(
+                    conn,
+                    record.action,
+                    record.entity_type,
+                    record.entity_id,
+                    record.params,
+                    override_id=record.id,
+                    approver_id=actor.user_id,
+                    now=now,
+                )
+            message = _decision_message(record, f"approved and executed by {actor.user_id}", decision.note)
             await notify(conn, user_id=record.requested_by, role=Role.ADMIN, message=message, now=now)
             data = {
                 **_target_data(record),
                 "critical": record.critical or judged.critical,
-                "twoFaVerified": two_fa,
-                "acsEventId": acs_event_id,
-                "reasonGiven": note is not None,
+                "twoFaVerified": decision.two_fa,
+                "acsEventId": decision.acs_event_id,
+                "reasonGiven": decision.note is not None,
                 **done,
             }
             await append(
@@ -297,17 +349,11 @@ class OverrideService:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    async def _inspect(
-        self,
-        conn: AsyncConnection,
-        action: repo.OverrideAction,
-        entity_type: str,
-        entity_id: str,
-        *,
-        now: datetime,
-    ) -> Target:
+    async def _inspect(self, conn: AsyncConnection, record: OverrideRecord, *, now: datetime) -> Target:
         bundle = self._services.acs.bundle
-        return await executors.inspect_target(conn, bundle, action, entity_type, entity_id, now=now)
+        return await executors.inspect_target(
+            conn, bundle, record.action, record.entity_type, record.entity_id, record.params, now=now
+        )
 
     @staticmethod
     def _acs_override(record: OverrideRecord, target: Target, two_fa: bool) -> dict[str, Any]:
