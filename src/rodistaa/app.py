@@ -150,7 +150,7 @@ def create_app(
             yield
         finally:
             if worker is not None:
-                worker_stop.set()  # running jobs finish (they are idempotent, but why waste them)
+                worker_stop.set()  # let running jobs finish: a run cut short is only repeated later
                 await asyncio.wait([worker], timeout=10)
                 tasks.append(worker)
             for task in tasks:
@@ -196,7 +196,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Device-Id", "Idempotency-Key"],
         )
     # Outermost, so every response (errors and CORS refusals included) carries the request id.

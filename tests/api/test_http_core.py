@@ -129,3 +129,27 @@ class TestHealth:
         assert response.status_code == 503
         assert response.json()["details"]["checks"]["redis"]["ok"] is False
         assert response.json()["details"]["checks"]["database"]["ok"] is True
+
+
+class TestCors:
+    ORIGIN = "https://app.rodistaa.example"
+
+    async def test_a_listed_origin_may_call_every_method_the_api_uses(self, clean_database: str) -> None:
+        settings = make_settings(clean_database, cors_origins=[self.ORIGIN])
+        async with running_app(settings) as h:
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                response = await h.client.options(
+                    "/v1/franchise/targets",
+                    headers={"Origin": self.ORIGIN, "Access-Control-Request-Method": method},
+                )
+                assert response.status_code == 200, (method, response.text)
+                assert response.headers["access-control-allow-origin"] == self.ORIGIN
+
+    async def test_another_origin_is_not_allowed(self, clean_database: str) -> None:
+        settings = make_settings(clean_database, cors_origins=[self.ORIGIN])
+        async with running_app(settings) as h:
+            response = await h.client.options(
+                "/v1/franchise/targets",
+                headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+            )
+            assert "access-control-allow-origin" not in response.headers
