@@ -35,6 +35,7 @@ from rodistaa.governance.router import router as governance_router
 from rodistaa.http.errors import install_error_handlers
 from rodistaa.http.middleware import RequestContextMiddleware
 from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.http.security_headers import SecurityHeadersMiddleware
 from rodistaa.http.services import Services
 from rodistaa.inspections.router import router as inspections_router
 from rodistaa.jobs.worker import run_worker_forever
@@ -199,6 +200,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Device-Id", "Idempotency-Key"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost, so every response (errors and CORS refusals included) carries the request id.
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -153,3 +153,23 @@ class TestCors:
                 headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
             )
             assert "access-control-allow-origin" not in response.headers
+
+
+class TestSecurityHeaders:
+    async def test_api_responses_are_not_sniffed_framed_or_rendered(self, harness: Harness) -> None:
+        for response in (await harness.client.get("/health"), await harness.client.get("/v1/nowhere")):
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["referrer-policy"] == "no-referrer"
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+            assert "strict-transport-security" not in response.headers  # plain HTTP
+
+    async def test_the_docs_page_keeps_working(self, harness: Harness) -> None:
+        response = await harness.client.get("/docs")
+        assert response.status_code == 200
+        assert "content-security-policy" not in response.headers
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    async def test_https_requests_get_hsts(self, harness: Harness) -> None:
+        response = await harness.client.get("https://testserver/health")
+        assert response.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
