@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select, update
 
 from rodistaa.acs.audit.tables import audit_log
-from rodistaa.acs.tables import acs_blocks, acs_events, notifications, outbox_events, tickets
+from rodistaa.acs.tables import acs_events, notifications, outbox_events, tickets
 from rodistaa.bids.tables import bids
 from rodistaa.bookings.tables import bookings
 from rodistaa.core.ids import new_id
@@ -34,6 +34,7 @@ from rodistaa.kyc.tables import kyc_documents
 from rodistaa.ledger.repo import EntryType, balance_of
 from rodistaa.ledger.service import credit
 from rodistaa.shipments.tables import shipments
+from tests.api.acs_setup import insert_block
 from tests.api.flows import Session
 from tests.api.freight_setup import insert_booking, verified_user
 from tests.conftest import Harness
@@ -184,19 +185,7 @@ async def reject_kyc(h: Harness, operator: Session) -> None:
 
 
 async def block_operator(h: Harness, operator: Session) -> None:
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            acs_blocks.insert().values(
-                id=new_id("BLK"),
-                entity_type="operator",
-                entity_id=operator.user_id,
-                reason="Fraud review",
-                severity="high",
-                source="ADMIN",
-                created_by="seed",
-                created_at=h.clock.now(),
-            )
-        )
+    await insert_block(h, "operator", operator.user_id, reason="Fraud review")
 
 
 def block_after_acs(h: Harness, monkeypatch: pytest.MonkeyPatch, operator: Session) -> None:

@@ -81,39 +81,6 @@ async def notification_rows(h: Harness, user_id: str) -> list[dict[str, Any]]:
     )
 
 
-async def insert_block(
-    h: Harness,
-    *,
-    entity_type: str,
-    entity_id: str,
-    source: str = "ACS",
-    severity: str = "high",
-    expires_at: datetime | None = None,
-    lifted_at: datetime | None = None,
-    created_at: datetime | None = None,
-) -> str:
-    """A block as an ACS `blockEntity` effect (or an earlier admin) would have stored it."""
-    block_id = new_id("BLK")
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            acs_blocks.insert().values(
-                id=block_id,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                reason="Seeded block",
-                severity=severity,
-                source=source,
-                rule_id="RF_SEEDED" if source == "ACS" else None,
-                event_id=None,
-                created_by=None,
-                created_at=created_at or h.clock.now(),
-                expires_at=expires_at,
-                lifted_at=lifted_at,
-            )
-        )
-    return block_id
-
-
 async def insert_ticket(
     h: Harness,
     *,

@@ -19,6 +19,7 @@ from rodistaa.acs.tables import acs_blocks, acs_shipment_freezes, notifications,
 from rodistaa.core.ids import new_id
 from rodistaa.ledger.tables import ledger_accounts, ledger_entries
 from rodistaa.shipments.tables import delivery_otps, shipments
+from tests.api.acs_setup import insert_block
 from tests.api.flows import Session
 from tests.conftest import Harness
 
@@ -152,20 +153,14 @@ async def acs_freeze(
 
 async def acs_block_shipment(h: Harness, shipment_id: str, reason: str = "OTP_BRUTE_FORCE") -> None:
     """A shipment block as ACS RF04 leaves it."""
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            acs_blocks.insert().values(
-                id=new_id("BLK"),
-                entity_type="shipment",
-                entity_id=shipment_id,
-                reason=reason,
-                severity="critical",
-                source="ACS",
-                rule_id="RF04_OTP_BRUTE_FORCE_PROTECTION",
-                event_id=new_id("EVT"),
-                created_at=h.clock.now(),
-            )
-        )
+    await insert_block(
+        h,
+        "shipment",
+        shipment_id,
+        reason=reason,
+        severity="critical",
+        rule_id="RF04_OTP_BRUTE_FORCE_PROTECTION",
+    )
 
 
 async def outbox_payloads(h: Harness, name: str) -> list[dict[str, Any]]:

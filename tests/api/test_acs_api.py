@@ -11,27 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from rodistaa.acs.tables import acs_blocks, acs_reload_attempts, acs_suspensions
+from rodistaa.acs.tables import acs_reload_attempts, acs_suspensions
 from rodistaa.core.roles import Role
+from tests.api.acs_setup import insert_block
 from tests.api.flows import admin_session, create_user_directly, login, request_code, sign_in, sign_up
 from tests.conftest import REFERENCE_BUNDLE, Harness, make_settings, running_app
 
 MOBILE = "+919876543210"
-
-
-async def insert_block(h: Harness, entity_type: str, entity_id: str, **extra: Any) -> None:
-    values = {
-        "id": f"BLK-{entity_type}-{entity_id}"[:64],
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "reason": "TEST",
-        "severity": "high",
-        "source": "ADMIN",
-        "created_at": h.clock.now(),
-    }
-    values.update(extra)
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(acs_blocks.insert().values(**values))
 
 
 class TestRules:

@@ -13,12 +13,12 @@ import pytest
 from rodistaa.acs.queues import flag_watchlist
 from rodistaa.core.roles import Role
 from rodistaa.shipments.status import ShipmentStatus
+from tests.api.acs_setup import insert_block
 from tests.api.flows import Session, admin_session
 from tests.api.freight_setup import seeded_trip
 from tests.api.governance_flows import (
     audit_rows,
     block_rows,
-    insert_block,
     outbox_rows,
     user_session,
 )
@@ -127,7 +127,7 @@ class TestBlockUser:
     async def test_an_entity_may_carry_several_blocks(self, harness: Harness) -> None:
         admin = await admin_session(harness)
         shipper = await user_session(harness, Role.SHIPPER)
-        await insert_block(harness, entity_type="user", entity_id=shipper.user_id)
+        await insert_block(harness, "user", shipper.user_id, rule_id="RF_SEEDED")
         response = await post_block(harness, admin, block_body("user", shipper.user_id))
         assert response.status_code == 201
         assert [r["source"] for r in await block_rows(harness, shipper.user_id)] == ["ACS", "ADMIN"]
@@ -244,26 +244,26 @@ class TestListBlocks:
         admin = await admin_session(harness)
         now = harness.clock.now()
         acs_user = await insert_block(
-            harness, entity_type="user", entity_id="USR-A", created_at=now - timedelta(hours=3)
+            harness, "user", "USR-A", rule_id="RF_SEEDED", created_at=now - timedelta(hours=3)
         )
         admin_truck = await insert_block(
             harness,
-            entity_type="truck",
-            entity_id="TRK-B",
-            source="ADMIN",
+            "truck",
+            "TRK-B",
             created_at=now - timedelta(hours=2),
         )
         expiring = await insert_block(
             harness,
-            entity_type="user",
-            entity_id="USR-C",
+            "user",
+            "USR-C",
+            rule_id="RF_SEEDED",
             expires_at=now + timedelta(hours=1),
             created_at=now - timedelta(hours=1),
         )
         await insert_block(
-            harness, entity_type="user", entity_id="USR-D", expires_at=now - timedelta(seconds=1)
+            harness, "user", "USR-D", rule_id="RF_SEEDED", expires_at=now - timedelta(seconds=1)
         )
-        await insert_block(harness, entity_type="user", entity_id="USR-E", lifted_at=now)
+        await insert_block(harness, "user", "USR-E", rule_id="RF_SEEDED", lifted_at=now)
 
         async def listed(query: str = "") -> list[str]:
             response = await harness.client.get(f"/v1/admin/blocks{query}", headers=admin.headers)

@@ -10,6 +10,7 @@ import pytest
 
 from rodistaa.core.roles import Role
 from rodistaa.overrides import totp
+from tests.api.acs_setup import insert_block
 from tests.conftest import Harness
 from tests.overrides.flows import (
     approve,
@@ -19,7 +20,6 @@ from tests.overrides.flows import (
     code_now,
     enrol,
     inbox,
-    insert_block,
     override_row,
     reject,
     request_override,

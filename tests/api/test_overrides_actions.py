@@ -14,6 +14,7 @@ from rodistaa.core.roles import Role
 from rodistaa.fleet.tables import trucks
 from rodistaa.ledger.tables import ledger_entries
 from rodistaa.shipments.status import ShipmentStatus
+from tests.api.acs_setup import insert_block
 from tests.api.bid_flows import audit_api
 from tests.api.freight_setup import active_fleet_truck, seeded_trip, verified_user
 from tests.api.ledger_flows import fund_operator
@@ -26,7 +27,6 @@ from tests.overrides.flows import (
     code_now,
     enrol,
     freeze_row,
-    insert_block,
     insert_freeze,
     insert_suspension,
     override_row,

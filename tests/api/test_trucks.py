@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from rodistaa.acs.tables import acs_blocks, notifications, outbox_events
-from rodistaa.core.ids import new_id
+from rodistaa.acs.tables import notifications, outbox_events
 from rodistaa.core.roles import Role
 from rodistaa.fleet.tables import maintenance_windows, trucks
 from rodistaa.fleet.vahan import derived_chassis
 from rodistaa.security.envelope import decrypt_text
+from tests.api.acs_setup import insert_block
 from tests.api.fleet_flows import (
     NAGPUR,
     PUNE_SUBURB,
@@ -55,22 +55,6 @@ async def audit_api(h: Harness, admin: Session, **params: str) -> list[dict[str,
     )
     assert response.status_code == 200, response.text
     return list(response.json()["data"])
-
-
-async def insert_block(h: Harness, truck_id: str) -> None:
-    """An admin block on the truck (the governance domain's endpoint arrives later)."""
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            acs_blocks.insert().values(
-                id=new_id("BLK"),
-                entity_type="truck",
-                entity_id=truck_id,
-                reason="ADMIN_REVIEW",
-                severity="high",
-                source="ADMIN",
-                created_at=h.clock.now(),
-            )
-        )
 
 
 async def create_trucks(h: Harness, session: Session, count: int) -> list[dict[str, Any]]:
@@ -354,7 +338,7 @@ class TestListTrucks:
     async def test_a_blocked_truck_is_listed_as_blocked_at_once(self, harness: Harness) -> None:
         operator = await operator_session(harness)
         truck = await active_truck(harness, operator)
-        await insert_block(harness, truck["id"])
+        await insert_block(harness, "truck", truck["id"])
         blocked = await harness.client.get(
             "/v1/trucks", params={"status": "BLOCKED"}, headers=operator.headers
         )
@@ -455,7 +439,7 @@ class TestRetireTruck:
     async def test_a_blocked_truck_cannot_be_retired(self, harness: Harness) -> None:
         operator = await operator_session(harness)
         truck = await create_truck(harness, operator)
-        await insert_block(harness, truck["id"])
+        await insert_block(harness, "truck", truck["id"])
         response = await harness.client.post(f"/v1/trucks/{truck['id']}/retire", headers=operator.headers)
         assert (response.status_code, response.json()["code"]) == (409, "INVALID_STATE")
         assert (await truck_rows(harness))[0]["status"] == "PENDING_INSPECTION"

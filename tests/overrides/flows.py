@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -73,35 +73,6 @@ async def reject(h: Harness, admin: Session, override_id: str, **body: Any) -> h
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.json()["code"] == code, response.text
-
-
-async def insert_block(
-    h: Harness,
-    entity_type: str,
-    entity_id: str,
-    *,
-    severity: str = "high",
-    rule_id: str | None = None,
-    expires_at: datetime | None = None,
-) -> str:
-    block_id = new_id("BLK")
-    async with h.app.state.services.db.transaction() as conn:
-        await conn.execute(
-            acs_blocks.insert().values(
-                id=block_id,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                reason="TEST_BLOCK",
-                severity=severity,
-                source="ACS" if rule_id else "ADMIN",
-                rule_id=rule_id,
-                event_id=None,
-                created_by=None,
-                created_at=h.clock.now(),
-                expires_at=expires_at,
-            )
-        )
-    return block_id
 
 
 async def insert_freeze(
