@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel
 
 from rodistaa.acs.bundle import Rule
-from rodistaa.acs.enforcement import BlockRecord
 
 
 class AcsRuleOut(BaseModel):
@@ -45,6 +45,29 @@ class AcsRuleOut(BaseModel):
         )
 
 
+class StoredBlock(Protocol):
+    """What a block row carries, whoever read it (ACS enforcement, the governance queue)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def entity_type(self) -> str: ...
+    @property
+    def entity_id(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def rule_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
 class BlockEntryOut(BaseModel):
     id: str
     entityType: str
@@ -57,7 +80,7 @@ class BlockEntryOut(BaseModel):
     ruleId: str | None
 
     @classmethod
-    def of(cls, block: BlockRecord) -> BlockEntryOut:
+    def of(cls, block: StoredBlock) -> BlockEntryOut:
         return cls(
             id=block.id,
             entityType=block.entity_type,

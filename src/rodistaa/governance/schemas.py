@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from rodistaa.acs.actions import SEVERITIES
+from rodistaa.acsapi.schemas import BlockEntryOut
 from rodistaa.governance.repo import Block, Ticket, TicketStatus, WatchlistEntry
 
 EntityType = Literal["user", "operator", "driver", "truck", "device", "shipment"]
@@ -37,32 +38,15 @@ class BlockCreate(BaseModel):
     expiresAt: AwareDatetime | None = Field(default=None, description="Omitted: until lifted by an override")
 
 
-class BlockOut(BaseModel):
-    id: str
-    entityType: str
-    entityId: str
-    reason: str
-    severity: str
-    createdAt: datetime
-    expiresAt: datetime | None
+class BlockOut(BlockEntryOut):
+    """The contract's `BlockEntry` and who placed it."""
+
     source: str = Field(description="ACS (a rule's side effect) or ADMIN")
-    ruleId: str | None
     createdBy: str | None = Field(description="The admin who blocked; null for ACS blocks")
 
     @classmethod
-    def of(cls, block: Block) -> BlockOut:
-        return cls(
-            id=block.id,
-            entityType=block.entity_type,
-            entityId=block.entity_id,
-            reason=block.reason,
-            severity=block.severity.upper(),
-            createdAt=block.created_at,
-            expiresAt=block.expires_at,
-            source=block.source,
-            ruleId=block.rule_id,
-            createdBy=block.created_by,
-        )
+    def of(cls, block: Block) -> BlockOut:  # type: ignore[override]
+        return cls(**BlockEntryOut.of(block).model_dump(), createdBy=block.created_by)
 
 
 class WatchlistEntryOut(BaseModel):
