@@ -12,18 +12,18 @@ from rodistaa.http.ratelimit import RateLimiter, hashed_identifier
 
 POLICIES = {"login_phone": "3/hour", "login_ip": "5/hour"}
 
-# The Redis tests reset the shared key space: under xdist they all run on one worker.
-pytestmark = pytest.mark.xdist_group("redis")
+
+def isolated(redis_url: str) -> RateLimiter:
+    """A limiter with a key prefix of its own: `reset` deletes every key under the prefix, so
+    tests (and anything else on the same Redis database) must not share one."""
+    return RateLimiter(POLICIES, redis_url=redis_url, key_prefix=f"rodistaa-rl-test-{secrets.token_hex(6)}")
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> RateLimiter:
     if request.param == "memory":
         return RateLimiter(POLICIES)
-    url = request.getfixturevalue("redis_url")
-    limiter = RateLimiter(POLICIES, redis_url=url)
-    await limiter.reset()
-    return limiter
+    return isolated(request.getfixturevalue("redis_url"))
 
 
 class TestRateLimiter:
@@ -49,8 +49,8 @@ class TestRateLimiter:
 
 
 async def test_redis_budget_is_shared_between_instances(redis_url: str) -> None:
-    first, second = RateLimiter(POLICIES, redis_url=redis_url), RateLimiter(POLICIES, redis_url=redis_url)
-    await first.reset()
+    first = isolated(redis_url)
+    second = RateLimiter(POLICIES, redis_url=redis_url, key_prefix=first.key_prefix)
     for _ in range(3):
         await first.enforce([("login_phone", "+919800000004")])
     with pytest.raises(RateLimited):
@@ -58,12 +58,11 @@ async def test_redis_budget_is_shared_between_instances(redis_url: str) -> None:
 
 
 async def test_redis_keys_do_not_contain_the_phone(redis_url: str) -> None:
-    limiter = RateLimiter(POLICIES, redis_url=redis_url)
-    await limiter.reset()
+    limiter = isolated(redis_url)
     await limiter.enforce([("login_phone", "+919800000005")])
     client = redis_asyncio.from_url(redis_url)
     try:
-        keys = [k.decode() async for k in client.scan_iter("rodistaa-rl*")]
+        keys = [k.decode() async for k in client.scan_iter(f"{limiter.key_prefix}*")]
     finally:
         await client.aclose()
     assert keys and not any("9800000005" in k for k in keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rodistaa.acs.audit.tables
 import rodistaa.acs.tables
+import rodistaa.apikeys.tables
 import rodistaa.bids.tables
 import rodistaa.bookings.tables
 import rodistaa.db.tables
@@ -11,6 +12,7 @@ import rodistaa.delivery.tables
 import rodistaa.drivers.tables
 import rodistaa.fleet.tables
 import rodistaa.franchises.tables
+import rodistaa.idempotency.tables
 import rodistaa.inspections.tables
 import rodistaa.jobs.tables
 import rodistaa.kyc.tables

@@ -47,14 +47,17 @@ def hashed_identifier(value: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, policies: Mapping[str, str], *, redis_url: str | None = None) -> None:
+    def __init__(
+        self, policies: Mapping[str, str], *, redis_url: str | None = None, key_prefix: str = "rodistaa-rl"
+    ) -> None:
+        self.key_prefix = key_prefix
         self._items: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in policies.items()}
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._storage: Storage | None = None
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            self._storage = RedisStorage(uri, implementation="redispy", key_prefix="rodistaa-rl")
+            self._storage = RedisStorage(uri, implementation="redispy", key_prefix=key_prefix)
             self._shared = MovingWindowRateLimiter(self._storage)
 
     async def hit(self, policy: str, identifier: str) -> LimitResult:

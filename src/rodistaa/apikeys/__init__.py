@@ -1,0 +1,1 @@
+"""Partner API keys: scoped, hashed, expiring, revocable credentials for external systems."""

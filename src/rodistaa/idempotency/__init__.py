@@ -1,0 +1,1 @@
+"""`Idempotency-Key` on state-changing POSTs: the first response is stored and replayed."""
