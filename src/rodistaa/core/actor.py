@@ -13,3 +13,7 @@ class Actor:
     role: Role
     session_id: str
     device_id: str | None = None
+    # Set when the caller is a partner API key acting as its owner: the key's id and the scopes
+    # it was granted. A signed-in session has every permission of its role (`scopes` is None).
+    api_key_id: str | None = None
+    scopes: frozenset[str] | None = None

@@ -26,14 +26,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+async def authenticate_session(request: Request, services: Services) -> Actor:
+    """The signed-in user behind the request's bearer token (401 without a valid one)."""
+    device_header = request.headers.get("x-device-id")
+    actor = await services.auth.authenticate(bearer_token(request), device_header=device_header)
+    request.state.user_id = actor.user_id  # read by the access log
+    return actor
+
+
 async def current_actor(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
     x_device_id: Annotated[str | None, Header(alias="X-Device-Id", include_in_schema=False)] = None,
 ) -> Actor:
-    actor = await services.auth.authenticate(bearer_token(request), device_header=x_device_id)
-    request.state.user_id = actor.user_id  # read by the access log
-    return actor
+    return await authenticate_session(request, services)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
