@@ -266,6 +266,20 @@ class TestEnvironment:
             load_settings(**values)
         assert blamed(str(excinfo.value)) == {"CORS_ORIGINS"}
 
+    def test_trusted_proxies_parse_into_canonical_networks(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.7/8, 192.168.1.10,::1")
+        settings = load_settings(env="test", jwt_keys=f"k1:{JWT_KEY_A}", jwt_active_kid="k1")
+        assert settings.trusted_proxies == ["10.0.0.0/8", "192.168.1.10", "::1"]
+
+    def test_trusted_proxy_that_is_not_an_address_is_rejected(self) -> None:
+        with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+            Settings(trusted_proxies="proxy.internal")
+
+    @pytest.mark.parametrize("field", ["rate_limit_default_per_user", "rate_limit_gps_per_shipment"])
+    def test_rate_limit_that_does_not_parse_is_rejected(self, field: str) -> None:
+        with pytest.raises(ValueError, match="is not a rate limit"):
+            Settings(**{field: "lots"})
+
     def test_invalid_log_level_is_rejected(self) -> None:
         with pytest.raises(ValueError, match="LOG_LEVEL"):
             Settings(log_level="verbose")

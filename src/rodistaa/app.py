@@ -10,12 +10,14 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rodistaa import __version__
 from rodistaa.acs.service import AcsService
 from rodistaa.acsapi.audit_router import router as audit_router
 from rodistaa.acsapi.router import router as acs_router
 from rodistaa.acsapi.tasks import checkpoint_forever, sync_revision_forever, watch_bundle_forever
+from rodistaa.apikeys.router import router as api_keys_router
 from rodistaa.auth import repo as auth_repo
 from rodistaa.auth.otp_sender import OtpSender, build_otp_sender
 from rodistaa.auth.router import router as auth_router
@@ -32,11 +34,15 @@ from rodistaa.fleet.router import router as fleet_router
 from rodistaa.franchises.ops_router import router as franchise_ops_router
 from rodistaa.franchises.router import router as franchises_router
 from rodistaa.governance.router import router as governance_router
+from rodistaa.http.docs import docs_router
+from rodistaa.http.edge import BodySizeLimitMiddleware, HttpsRedirectMiddleware
 from rodistaa.http.errors import install_error_handlers
 from rodistaa.http.middleware import RequestContextMiddleware
-from rodistaa.http.ratelimit import RateLimiter
+from rodistaa.http.openapi import install_openapi
+from rodistaa.http.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from rodistaa.http.security_headers import SecurityHeadersMiddleware
 from rodistaa.http.services import Services
+from rodistaa.idempotency.middleware import IdempotencyMiddleware
 from rodistaa.inspections.router import router as inspections_router
 from rodistaa.jobs.worker import run_worker_forever
 from rodistaa.kyc.router import router as kyc_router
@@ -56,6 +62,25 @@ from rodistaa.users.router import router as users_router
 from rodistaa.users.service import UserService
 from rodistaa.webhooks.router import router as webhooks_router
 
+# Served with the docs pages only (Settings.docs_served).
+OPENAPI_URL = "/v1/openapi.json"
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "X-Device-Id",
+    "X-API-Key",
+    "Idempotency-Key",
+]
+# Headers a browser client may read from a cross-origin response.
+CORS_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "Retry-After",
+    "Idempotent-Replayed",
+]
+
 
 def rate_limit_policies(settings: Settings) -> dict[str, str]:
     return {
@@ -63,6 +88,9 @@ def rate_limit_policies(settings: Settings) -> dict[str, str]:
         "otp_request_ip": settings.rate_limit_auth_per_ip,
         "login_phone": settings.rate_limit_auth_per_phone,
         "login_ip": settings.rate_limit_auth_per_ip,
+        "booking_create": settings.rate_limit_booking_create_per_user,
+        "gps_ping": settings.rate_limit_gps_per_shipment,
+        "default": settings.rate_limit_default_per_user,
     }
 
 
@@ -78,7 +106,11 @@ async def build_services(
     )
     key_ring = await load_key_ring(db, settings, clock)
     tokens = TokenService(key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    limiter = RateLimiter(rate_limit_policies(settings), redis_url=settings.redis_url)
+    limiter = RateLimiter(
+        rate_limit_policies(settings),
+        redis_url=settings.redis_url,
+        key_prefix=f"{settings.redis_key_prefix}-rl",
+    )
     auth = AuthService(
         db=db,
         settings=settings,
@@ -163,9 +195,13 @@ def create_app(
         title="Rodistaa Core API",
         version=__version__,
         lifespan=lifespan,
-        openapi_url="/v1/openapi.json",
+        openapi_url=OPENAPI_URL if settings.docs_served else None,
+        # FastAPI's own pages load their scripts from a CDN; http/docs.py serves bundled ones.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_openapi(app)
     api = APIRouter(prefix="/v1")
     api.include_router(auth_router)
     api.include_router(users_router)
@@ -175,6 +211,7 @@ def create_app(
     api.include_router(governance_router)
     api.include_router(overrides_router)
     api.include_router(webhooks_router)
+    api.include_router(api_keys_router)
     api.include_router(admin_dashboard_router)
     api.include_router(franchise_ops_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
@@ -192,15 +229,38 @@ def create_app(
         api.include_router(freight_router)
     app.include_router(api)
     app.include_router(health_router)
+    if settings.docs_served:
+        app.include_router(docs_router(title=app.title, openapi_url=OPENAPI_URL))
+    add_middleware_stack(app, settings)
+    return app
+
+
+def add_middleware_stack(app: FastAPI, settings: Settings) -> None:
+    """Each `add_middleware` wraps the ones added before it, so this list runs from the innermost
+    (next to the routes) to the outermost (first to see a request)."""
+    # Innermost: replays get the request id, CORS and security headers added outside it, and the
+    # body it buffers for the fingerprint has already passed the size limit.
+    app.add_middleware(IdempotencyMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Device-Id", "Idempotency-Key"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        json_bytes=settings.max_json_body_bytes,
+        upload_bytes=settings.max_upload_body_bytes,
+    )
+    if settings.force_https:
+        app.add_middleware(HttpsRedirectMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, docs_enabled=settings.docs_served)
+    if settings.trusted_proxies:
+        # Client address and scheme from X-Forwarded-For/-Proto, only when the peer is a proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # Outermost, so every response (errors and CORS refusals included) carries the request id.
     app.add_middleware(RequestContextMiddleware)
-    return app

@@ -9,6 +9,7 @@ missing secrets come from a key file generated on first run (`var/dev-keys.json`
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import limits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     redis_url: str | None = None
+    # Every Redis key starts with this, so environments can share one Redis without meeting.
+    redis_key_prefix: str = Field(default="rodistaa", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
     # JWT key ring: "kid:secret,kid2:secret2"; the active kid signs, the others only verify
     # during the rotation grace period.
@@ -101,10 +105,14 @@ class Settings(BaseSettings):
     aws_kms_signing_key_id: str | None = None
     aws_region: str = "ap-south-1"
 
+
     api_base_url: str = "http://127.0.0.1:8000"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
+    # Swagger UI (/docs), ReDoc (/redoc) and the OpenAPI document (/v1/openapi.json). Unset: served
+    # everywhere but production, where the public surface is kept to the API itself.
+    docs_enabled: bool | None = None
 
     otp_sender: OtpSenderKind = OtpSenderKind.CONSOLE
     otp_dev_echo: bool = False
@@ -154,19 +162,72 @@ class Settings(BaseSettings):
     worker_in_process: bool = False
     # ACS decisions older than this are deleted by the retention job (never the audit log).
     acs_events_retention_days: int = Field(default=180, ge=1)
+    # How long a response stored under an `Idempotency-Key` is replayed (docs/idempotency.md);
+    # the `idempotency-purge` job deletes older records.
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=30 * 24)
 
     # Shared with the payment provider: it signs each webhook delivery with this secret
     # (HMAC-SHA256, see rodistaa.ledger.webhook). Empty refuses every delivery.
     payment_webhook_secret: str = ""
 
+    # Partner API keys: the longest lifetime a key may be given (also the default: no eternal
+    # keys), and how long a rotated key keeps working next to its successor (at most 7 days).
+    api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
+    api_key_rotation_overlap_minutes: int = Field(default=1440, ge=0, le=7 * 24 * 60)
+
     # Rate limits, in the `limits` library notation ("10/hour").
     rate_limit_auth_per_phone: str = "10/hour"
     rate_limit_auth_per_ip: str = "30/hour"
+    rate_limit_booking_create_per_user: str = "100/day"
+    rate_limit_gps_per_shipment: str = "1000/hour"
+    # Every authenticated request, per user (or per partner API key).
+    rate_limit_default_per_user: str = "1000/hour"
 
-    @field_validator("cors_origins", mode="before")
+    # Request bodies above these sizes are refused with 413 before they are read into memory.
+    max_json_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # The file routes (KYC, truck documents, inspection photos, PODs); each also checks its file.
+    max_upload_body_bytes: int = Field(default=52_428_800, ge=1024)
+    # Addresses (or CIDR networks) of the reverse proxies whose X-Forwarded-For / -Proto are
+    # believed; from anyone else those headers are ignored. Empty: no proxy is trusted.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Redirect plain-HTTP requests to HTTPS (308; health probes excepted).
+    force_https: bool = False
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _parse_cors(cls, value: Any) -> Any:
+    def _parse_csv_lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        """Canonical forms (`10.0.0.0/8` for `10.0.0.7/8`): Uvicorn's proxy middleware would
+        silently treat a non-canonical network as a literal host name and trust nobody."""
+        canonical = []
+        for entry in value:
+            try:
+                parsed = (
+                    ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)
+                )
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+            canonical.append(str(parsed))
+        return canonical
+
+    @field_validator(
+        "rate_limit_auth_per_phone",
+        "rate_limit_auth_per_ip",
+        "rate_limit_booking_create_per_user",
+        "rate_limit_gps_per_shipment",
+        "rate_limit_default_per_user",
+    )
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit like '10/hour'") from None
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -179,6 +240,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def docs_served(self) -> bool:
+        """`DOCS_ENABLED` when set, else true outside production."""
+        return not self.is_production if self.docs_enabled is None else self.docs_enabled
 
     @property
     def is_sqlite(self) -> bool:

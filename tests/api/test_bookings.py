@@ -197,7 +197,10 @@ class TestCreateBooking:
         )
         assert (body["distanceKm"], body["expectedPrice"]) == (144.55, 3613.75)
         assert body["priceRange"] == {"min": 3252.38, "max": 3975.13}
-        assert body["goods"] == {"type": "Steel", "weight": None, "packaging": None}
+        # Undeclared weight and packaging are absent, never null (the contract types them).
+        assert body["goods"] == {"type": "Steel"}
+        listed = await harness.client.get("/v1/bookings", headers=shipper.headers)
+        assert listed.json()["data"][0]["goods"] == {"type": "Steel"}
 
     async def test_the_response_carries_no_phone_number(self, harness: Harness) -> None:
         mobile = next_mobile()

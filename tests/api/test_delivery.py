@@ -312,7 +312,15 @@ class TestBadInput:
         assert (empty.status_code, empty.json()["details"]["field"]) == (400, "file")
         await _assert_untouched(harness, trip.shipment_id)
 
-    @pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "2024-01-15T10:00:00"])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-15T10:00:00",
+            "0001-01-01T00:00:00+05:30",  # not convertible to UTC: refused, never stored
+        ],
+    )
     async def test_a_bad_metadata_timestamp_is_refused(self, harness: Harness, value: str) -> None:
         trip, code = await trip_with_otp(harness)
         assert trip.driver is not None

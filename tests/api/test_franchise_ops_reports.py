@@ -167,6 +167,29 @@ class TestReports:
 
         assert_error(response, 400, "VALIDATION_ERROR")
 
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            # Once a 500: IST midnight of year 1 cannot be converted to UTC (Schemathesis found it).
+            ({"startDate": "0001-01-01", "endDate": "0001-01-01"}, "query.startDate"),
+            # Once a 500: the day after 9999-12-31 does not exist.
+            ({"startDate": "2999-12-31", "endDate": "9999-12-31"}, "query.endDate"),
+        ],
+    )
+    async def test_dates_outside_the_years_2000_to_2999_are_400(
+        self, h: Harness, params: dict[str, str], field: str
+    ) -> None:
+        hq = await insert_franchise(h, kind="HQ", parent_id=None)
+        district = await staff(
+            h, Role.FRANCHISE_DISTRICT, await insert_franchise(h, kind="DISTRICT", parent_id=hq)
+        )
+
+        response = await h.client.get("/v1/franchise/reports", params=params, headers=district.headers)
+
+        body = assert_error(response, 400, "VALIDATION_ERROR")
+        assert body["details"]["field"] == field
+        assert "between 2000-01-01 and 2999-12-31" in body["details"]["error"]
+
     async def test_a_full_leap_year_is_allowed(self, h: Harness) -> None:
         hq = await insert_franchise(h, kind="HQ", parent_id=None)
         session = await staff(

@@ -209,6 +209,7 @@ class TestBlockValidation:
             ({"reason": "x" * 257}, "reason"),
             ({"expiresAt": "2020-01-01T00:00:00Z"}, "expiresAt"),
             ({"expiresAt": "2999-01-01T00:00:00"}, "expiresAt"),  # no timezone
+            ({"expiresAt": "9999-12-31T23:59:59-05:00"}, "expiresAt"),  # not convertible to UTC
             ({"unblock": True}, "unblock"),
         ],
     )

@@ -9,6 +9,7 @@ import pytest
 
 from rodistaa.db import migrate
 from rodistaa.db.migrate import head_revision
+from rodistaa.http.security_headers import API_CSP, REDOC_CSP, SWAGGER_CSP, content_security_policy
 from tests.conftest import Harness, make_settings, running_app
 
 
@@ -164,11 +165,28 @@ class TestSecurityHeaders:
             assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
             assert "strict-transport-security" not in response.headers  # plain HTTP
 
-    async def test_the_docs_page_keeps_working(self, harness: Harness) -> None:
-        response = await harness.client.get("/docs")
-        assert response.status_code == 200
-        assert "content-security-policy" not in response.headers
-        assert response.headers["x-content-type-options"] == "nosniff"
+    async def test_docs_pages_get_their_own_policy(self, harness: Harness) -> None:
+        """Swagger UI's page and assets need nothing from elsewhere; only ReDoc's page is allowed
+        inline styles and a blob worker (tests/http/test_docs_pages.py loads them)."""
+        for path, policy in (
+            ("/docs", SWAGGER_CSP),
+            ("/docs/assets/swagger-ui.css", SWAGGER_CSP),
+            ("/redoc", REDOC_CSP),
+            ("/v1/openapi.json", API_CSP),
+        ):
+            response = await harness.client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-security-policy"] == policy.decode(), path
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["x-content-type-options"] == "nosniff"
+        assert b"'unsafe-inline'" not in SWAGGER_CSP
+        assert b"script-src 'self';" in REDOC_CSP
+
+    def test_docs_paths_get_the_api_policy_when_the_docs_are_off(self) -> None:
+        for path in ("/docs", "/docs/assets/swagger-ui.css", "/redoc"):
+            assert content_security_policy(path, docs_enabled=False) == API_CSP
+        assert content_security_policy("/docsearch", docs_enabled=True) == API_CSP
+        assert content_security_policy("/redoc/x", docs_enabled=True) == API_CSP
 
     async def test_https_requests_get_hsts(self, harness: Harness) -> None:
         response = await harness.client.get("https://testserver/health")

@@ -178,6 +178,8 @@ class TestPingValidation:
             ({"accuracy": -1}, "accuracy"),
             ({"timestamp": "2030-01-01T10:00:00"}, "timestamp"),
             ({"timestamp": "yesterday"}, "timestamp"),
+            # Not convertible to UTC: refused up front, never a 500.
+            ({"timestamp": "0001-01-01T00:00:00+05:30"}, "timestamp"),
             ({"mockLocation": "maybe"}, "mockLocation"),
             ({"altitude": 12}, "altitude"),
         ],
@@ -230,6 +232,7 @@ class TestPingValidation:
             ({"heading": 400}, "pings.1.heading"),
             ({"speed": -5}, "pings.1.speed"),
             ({"timestamp": None}, "pings.1.timestamp"),
+            ({"timestamp": "9999-12-31T23:59:59-05:00"}, "pings.1.timestamp"),
         ],
     )
     async def test_bad_fix_in_a_batch_is_named(

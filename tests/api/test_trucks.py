@@ -529,6 +529,8 @@ class TestMaintenanceWindows:
             ({"endsAt": "START"}, "endsAt"),
             ({"startsAt": "PAST2", "endsAt": "PAST1"}, "endsAt"),
             ({"startsAt": "2030-01-01T10:00:00"}, "startsAt"),
+            # Once a 500: a time that cannot be converted to UTC.
+            ({"endsAt": "9999-12-31T23:59:59-05:00"}, "endsAt"),
             ({"reason": "  "}, "reason"),
             ({"operatorId": "SHIPPER"}, "operatorId"),
             ({"operatorId": "USR-OP-UNKNOWN"}, "operatorId"),

@@ -14,7 +14,7 @@ from rodistaa.acs.audit.repo import list_entries
 from rodistaa.acs.metrics import AUDIT_CHAIN_LENGTH, AUDIT_VERIFY_OK
 from rodistaa.core.errors import NotFound
 from rodistaa.http.auth import AdminActor
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 
@@ -90,7 +90,11 @@ async def list_audit(
     return build_page([AuditLogOut.of(e) for e in entries], total, page)
 
 
-@router.get("/verify", response_model=VerificationOut, responses=ERROR_RESPONSES)
+@router.get(
+    "/verify",
+    response_model=VerificationOut,
+    responses=ERROR_RESPONSES | documented_error(404, "NOT_FOUND: the chain has not been verified yet"),
+)
 async def get_last_verification(_actor: AdminActor, services: ServicesDep) -> VerificationOut:
     """The last verification of the whole chain (run by `rodistaa audit verify`, the
     scheduler, or `POST` on this path)."""

@@ -18,7 +18,7 @@ from rodistaa.acsapi.schemas import (
 )
 from rodistaa.core.errors import AppError
 from rodistaa.http.auth import AdminActor
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.services import Services, get_services
 
 router = APIRouter(prefix="/acs", tags=["acs"])
@@ -61,7 +61,10 @@ async def active_bundle(_actor: AdminActor, services: ServicesDep) -> ActiveBund
 
 
 @router.post(
-    "/rules/reload", response_model=ReloadOut, responses={**ERROR_RESPONSES, 422: ERROR_RESPONSES[400]}
+    "/rules/reload",
+    response_model=ReloadOut,
+    responses=ERROR_RESPONSES
+    | documented_error(422, "BUNDLE_INVALID: the bundle was refused; the active rules are unchanged"),
 )
 async def reload_rules(actor: AdminActor, services: ServicesDep) -> ReloadOut:
     """Load, validate and activate the configured bundle on every instance. The path is the

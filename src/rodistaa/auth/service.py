@@ -141,7 +141,7 @@ class AuthService:
             if user is None:
                 signup, _ = self._tokens.issue(
                     subject=mobile,
-                    token_type="signup",  # noqa: S106 - a token kind, not a secret
+                    token_type="signup",  # nosec B106 # noqa: S106 - a token kind, not a secret
                     ttl=SIGNUP_TOKEN_TTL,
                     now=now,
                     device_id=device_id,
@@ -218,7 +218,7 @@ class AuthService:
         )
         access_token, _ = self._tokens.issue(
             subject=user_id,
-            token_type="access",  # noqa: S106 - a token kind, not a secret
+            token_type="access",  # nosec B106 # noqa: S106 - a token kind, not a secret
             ttl=timedelta(seconds=self._settings.access_token_ttl_s),
             now=now,
             role=str(role),

@@ -18,7 +18,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.http.auth import require_role
 from rodistaa.http.context import client_ip
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 
@@ -35,6 +35,10 @@ def get_bid_service(services: Annotated[Services, Depends(get_services)]) -> Bid
 
 BidServiceDep = Annotated[BidService, Depends(get_bid_service)]
 StatusFilter = Annotated[BidStatus | None, Query(alias="status")]
+_OUT_OF_RANGE = documented_error(422, "BID_OUT_OF_RANGE: the amount lies outside the booking's price range")
+_CREATE_ERRORS = documented_error(
+    404, "NOT_FOUND: the booking does not exist or is not open to operators"
+) | documented_error(422, "BID_OUT_OF_RANGE, TRUCK_NOT_ELIGIBLE or INSUFFICIENT_BALANCE (the fee)")
 
 
 def bid_out(view: BidView) -> BidOut:
@@ -46,7 +50,7 @@ def bid_out(view: BidView) -> BidOut:
     status_code=status.HTTP_201_CREATED,
     response_model=BidOut,
     response_model_exclude_unset=True,
-    responses=ERROR_RESPONSES,
+    responses=ERROR_RESPONSES | _CREATE_ERRORS,
 )
 async def create_bid(
     body: BidCreate, actor: OperatorActor, service: BidServiceDep, request: Request
@@ -81,7 +85,10 @@ async def get_bid(bidId: str, actor: BidReaderActor, service: BidServiceDep) -> 
 
 
 @router.patch(
-    "/bids/{bidId}", response_model=BidOut, response_model_exclude_unset=True, responses=ERROR_RESPONSES
+    "/bids/{bidId}",
+    response_model=BidOut,
+    response_model_exclude_unset=True,
+    responses=ERROR_RESPONSES | _OUT_OF_RANGE,
 )
 async def modify_bid(
     bidId: str, body: BidModify, actor: OperatorActor, service: BidServiceDep, request: Request

@@ -32,7 +32,19 @@ NotesText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=M
 
 
 class BidCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "bookingId": "RID-20240115-0001",
+                    "amount": 16500,
+                    "truckId": "TRK-MH12AB1234-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+                    "notes": "Can load on the 20th; tarpaulin cover included",
+                }
+            ]
+        },
+    )
 
     bookingId: IdText
     amount: BidRupees
@@ -43,12 +55,32 @@ class BidCreate(BaseModel):
 
 
 class BidModify(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"amount": 16000}]})
 
     amount: BidRupees
 
 
 class BidOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "BK-01J9Z7A2M4Q8R6T1V3X5Z7B9D2",
+                    "bookingId": "RID-20240115-0001",
+                    "operatorId": "USR-OP-01J9Z6R8K2M4P6Q8S0V2W4Y6A8",
+                    "truckId": "TRK-MH12AB1234-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+                    "amount": 16500,
+                    "fee": 175,
+                    "notes": "Can load on the 20th; tarpaulin cover included",
+                    "status": "ACTIVE",
+                    "modificationCount": 0,
+                    "createdAt": "2024-01-15T11:00:00Z",
+                    "updatedAt": "2024-01-15T11:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     bookingId: str
     operatorId: str | None = Field(default=None, description="Absent for the booking's shipper")

@@ -10,21 +10,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 
+from rodistaa.apikeys.scopes import Scope
 from rodistaa.bookings.repo import BookingStatus
 from rodistaa.bookings.schemas import BookingCreate, BookingOut, CancelRequest
 from rodistaa.bookings.service import BookingService, BookingView
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
-from rodistaa.http.auth import require_role
+from rodistaa.http.auth import require_access, require_role
 from rodistaa.http.context import client_ip
 from rodistaa.http.errors import ERROR_RESPONSES
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
+from rodistaa.http.ratelimit import limit_request
 from rodistaa.http.services import Services, get_services
 
 router = APIRouter(tags=["bookings"])
 ShipperActor = Annotated[Actor, Depends(require_role(Role.SHIPPER))]
 # Who may read bookings at all; what each of them sees is `repo.readable`.
-BookingReaderActor = Annotated[Actor, Depends(require_role(Role.SHIPPER, Role.OPERATOR, Role.ADMIN))]
+_READER_ROLES = (Role.SHIPPER, Role.OPERATOR, Role.ADMIN)
+BookingReaderActor = Annotated[Actor, Depends(require_role(*_READER_ROLES))]
+# The reads are also open to partner keys granted bookings:read (acting as their owner).
+BookingReadAccess = Annotated[Actor, Depends(require_access(Scope.BOOKINGS_READ, roles=_READER_ROLES))]
 
 
 def get_booking_service(services: Annotated[Services, Depends(get_services)]) -> BookingService:
@@ -49,7 +54,9 @@ async def create_booking(
     body: BookingCreate, actor: ShipperActor, service: BookingServiceDep, request: Request
 ) -> BookingOut:
     """A KYC-verified shipper posts a load (ACS RF01 answers `403 KYC_REQUIRED` otherwise). The
-    server computes the distance, the expected price and, when none is given, the price range."""
+    server computes the distance, the expected price and, when none is given, the price range.
+    At most `RATE_LIMIT_BOOKING_CREATE_PER_USER` (100 a day) per shipper: 429 after that."""
+    await limit_request(request, [("booking_create", actor.user_id)])
     return booking_out(await service.create_booking(actor, body, ip=client_ip(request)))
 
 
@@ -60,7 +67,7 @@ async def create_booking(
     responses=ERROR_RESPONSES,
 )
 async def list_bookings(
-    actor: BookingReaderActor,
+    actor: BookingReadAccess,
     service: BookingServiceDep,
     page: Annotated[PageRequest, Depends(page_request)],
     status_filter: Annotated[BookingStatus | None, Query(alias="status")] = None,
@@ -77,7 +84,7 @@ async def list_bookings(
     response_model_exclude_unset=True,
     responses=ERROR_RESPONSES,
 )
-async def get_booking(bookingId: str, actor: BookingReaderActor, service: BookingServiceDep) -> BookingOut:
+async def get_booking(bookingId: str, actor: BookingReadAccess, service: BookingServiceDep) -> BookingOut:
     return booking_out(await service.get_booking(actor, bookingId))
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
 from rodistaa.bookings.repo import BookingRecord, BookingStatus, Place
 from rodistaa.core.money import paise_to_rupees_number
@@ -31,12 +32,55 @@ PlaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 GoodsText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 CancelReasonText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
 # India Post PIN codes are six digits and never start with 0.
-Pincode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
+Pincode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$"), Field(examples=["400001"])]
 Rupees = Annotated[Decimal, Field(gt=0, le=MAX_PRICE_RUPEES, decimal_places=2)]
+
+# The contract's example trip, shared by the request and response examples below.
+PICKUP_EXAMPLE: JsonDict = {
+    "address": "123 Main Street",
+    "city": "Mumbai",
+    "state": "Maharashtra",
+    "pincode": "400001",
+    "coordinates": {"lat": 19.076, "lng": 72.8777},
+}
+DROP_EXAMPLE: JsonDict = {
+    "address": "456 Park Avenue",
+    "city": "Delhi",
+    "state": "Delhi",
+    "pincode": "110001",
+    "coordinates": {"lat": 28.6139, "lng": 77.209},
+}
+GOODS_EXAMPLE: JsonDict = {"type": "Cement", "weight": 5000, "packaging": "Bags"}
+BOOKING_CREATE_EXAMPLE: JsonDict = {
+    "pickup": PICKUP_EXAMPLE,
+    "drop": DROP_EXAMPLE,
+    "goods": GOODS_EXAMPLE,
+    "tonnage": 5.0,
+    "priceRange": {"min": 15000, "max": 20000},
+}
+BOOKING_EXAMPLE: JsonDict = {
+    "id": "RID-20240115-0001",
+    "shipperId": "USR-SH-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+    "pickup": PICKUP_EXAMPLE,
+    "drop": DROP_EXAMPLE,
+    "goods": GOODS_EXAMPLE,
+    "tonnage": 5.0,
+    "distanceKm": 1148.12,
+    "expectedPrice": 17500,
+    "priceRange": {"min": 15000, "max": 20000},
+    "pickupDate": "2024-01-20",
+    "status": "OPEN",
+    "autoFinalizeAt": "2024-01-16T10:30:00Z",
+    "finalizedAt": None,
+    "cancelReason": None,
+    "cancelledBy": None,
+    "createdAt": "2024-01-15T10:30:00Z",
+    "updatedAt": "2024-01-15T10:30:00Z",
+}
 
 
 class Location(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PICKUP_EXAMPLE]})
 
     address: Address
     city: PlaceName
@@ -91,7 +135,7 @@ class PriceRangeIn(BaseModel):
 
 
 class BookingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [BOOKING_CREATE_EXAMPLE]})
 
     pickup: Location
     drop: Location
@@ -106,7 +150,7 @@ class BookingCreate(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "Plans changed"}]})
 
     reason: CancelReasonText | None = Field(
         default=None, description="Optional for the shipper; an admin must give one"
@@ -114,9 +158,21 @@ class CancelRequest(BaseModel):
 
 
 class GoodsOut(BaseModel):
+    """`weight` and `packaging` are absent when the shipper gave none (the contract types them as
+    a number and a string, so they are never null)."""
+
     type: str
-    weight: float | None
-    packaging: str | None
+    weight: float | None = None
+    packaging: str | None = None
+
+    @classmethod
+    def of(cls, booking: BookingRecord) -> GoodsOut:
+        declared: dict[str, Any] = {"type": booking.goods_type}
+        if booking.goods_weight is not None:
+            declared["weight"] = float(booking.goods_weight)
+        if booking.goods_packaging is not None:
+            declared["packaging"] = booking.goods_packaging
+        return cls(**declared)
 
 
 class PriceRangeOut(BaseModel):
@@ -126,6 +182,8 @@ class PriceRangeOut(BaseModel):
 
 class BookingOut(BaseModel):
     """The contract's Booking plus the fields the flow needs (distance, range, dates)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [BOOKING_EXAMPLE]})
 
     id: str
     shipperId: str
@@ -157,11 +215,7 @@ class BookingOut(BaseModel):
             "shipperId": booking.shipper_id,
             "pickup": Location.of(booking.pickup),
             "drop": Location.of(booking.drop),
-            "goods": GoodsOut(
-                type=booking.goods_type,
-                weight=float(booking.goods_weight) if booking.goods_weight is not None else None,
-                packaging=booking.goods_packaging,
-            ),
+            "goods": GoodsOut.of(booking),
             "tonnage": float(booking.tonnage),
             "distanceKm": float(booking.distance_km),
             "priceRange": PriceRangeOut(

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from rodistaa.core.actor import Actor
 from rodistaa.core.errors import ValidationFailed
 from rodistaa.core.roles import Role
+from rodistaa.core.timestamps import within_range
 from rodistaa.delivery.schemas import OTP_PATTERN, CompleteRequest, CompletionOut, DeliveryOut, PodOut
 from rodistaa.delivery.service import DeliveryResult, DeliveryService, PodUpload
 from rodistaa.http.auth import require_role
@@ -41,6 +42,7 @@ _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "OTP_REQUIRED (the POD is kept; details carry podId and attemptsRemaining), "
         "POD_DUPLICATE (RF07), POD_TIMESTAMP_MISMATCH (RF08), or not the driver's role",
     },
+    404: {"model": ErrorBody, "description": "NOT_FOUND: no shipment with this id is assigned to the driver"},
     413: {"model": ErrorBody, "description": "The file is larger than POD_MAX_BYTES (25 MB)"},
 }
 
@@ -61,9 +63,14 @@ def delivery_out(result: DeliveryResult) -> DeliveryOut:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationFailed.for_field("metadataTimestamp", "must carry a time zone (e.g. Z or +05:30)")
-    return value
+    try:
+        return within_range(value)
+    except ValueError as exc:
+        raise ValidationFailed.for_field("metadataTimestamp", str(exc)) from None
 
 
 @router.post(
@@ -76,8 +83,12 @@ async def upload_pod(
     actor: DriverActor,
     service: DeliveryServiceDep,
     request: Request,
-    shipment_id: Annotated[str, Form(alias="shipmentId", min_length=1, max_length=64)],
-    otp: Annotated[str, Form(pattern=OTP_PATTERN, description="The 6-digit delivery OTP")],
+    shipment_id: Annotated[
+        str, Form(alias="shipmentId", min_length=1, max_length=64, examples=["SH-01J9Z9D5F7H9K1M3P5R7T9V1X3"])
+    ],
+    otp: Annotated[
+        str, Form(pattern=OTP_PATTERN, description="The 6-digit delivery OTP", examples=["482913"])
+    ],
     file: Annotated[UploadFile, File(description="PDF, JPEG or PNG, at most 25 MB")],
     metadata_timestamp: Annotated[
         datetime | None,

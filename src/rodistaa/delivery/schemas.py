@@ -12,25 +12,41 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from rodistaa.delivery.repo import PodRecord
 
 # The contract's pattern; ASCII digits only (`\d` would accept other scripts' digits).
 OTP_PATTERN = r"^[0-9]{6}$"
-OtpCode = Annotated[str, StringConstraints(pattern=OTP_PATTERN)]
+OtpCode = Annotated[str, StringConstraints(pattern=OTP_PATTERN), Field(examples=["482913"])]
 
 
 def file_path(pod_id: str) -> str:
     return f"/v1/pods/{pod_id}/file"
 
 
+_POD_EXAMPLE: JsonDict = {
+    "id": "POD-01J9ZB2C4D6E8F0G2H4J6K8M0N",
+    "shipmentId": "SH-01J9Z9D5F7H9K1M3P5R7T9V1X3",
+    "fileUrl": "/v1/pods/POD-01J9ZB2C4D6E8F0G2H4J6K8M0N/file",
+    "fileSha256": "9f2c6e0b3a7d4c1e8b5f2a9d6c3e0b7a4d1f8c5e2b9a6d3f0c7e4b1a8d5f2c9e",
+    "sizeBytes": 245760,
+    "contentType": "image/jpeg",
+    "metadataTimestamp": "2024-01-18T16:42:00+05:30",
+    "uploadedBy": "USR-DR-01J9Z8C4E6G8J0K2M4N6P8R0S2",
+    "createdAt": "2024-01-18T11:13:05Z",
+}
+
+
 class CompleteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"otp": "482913"}]})
 
     otp: OtpCode = Field(description="The 6-digit delivery OTP the shipper gave the driver")
 
 
 class PodOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_POD_EXAMPLE]})
+
     id: str
     shipmentId: str
     fileUrl: str = Field(description="Authenticated API path of the file (not a public URL)")
@@ -58,6 +74,10 @@ class PodOut(BaseModel):
 
 class DeliveryOut(PodOut):
     """The upload's answer: the stored POD and what it did to the shipment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_POD_EXAMPLE, "shipmentStatus": "COMPLETED", "completed": True}]}
+    )
 
     shipmentStatus: str
     completed: bool

@@ -12,8 +12,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from rodistaa.core.timestamps import ApiDatetime
 from rodistaa.fleet.repo import DocumentRecord, TruckRecord
 from rodistaa.fleet.status import DocumentType, TruckStatus
 from rodistaa.franchises.schemas import EntityId, Point
@@ -179,8 +180,8 @@ class MaintenanceWindowCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operatorId: EntityId | None = Field(default=None, description="Omit for a platform-wide window")
-    startsAt: AwareDatetime
-    endsAt: AwareDatetime
+    startsAt: ApiDatetime
+    endsAt: ApiDatetime
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 
 

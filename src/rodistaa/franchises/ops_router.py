@@ -5,13 +5,13 @@ targets. Everyone else gets 403."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
+from rodistaa.core.timestamps import ApiDate
 from rodistaa.franchises.ops_schemas import (
     FranchiseDashboardOut,
     FranchiseReportOut,
@@ -34,7 +34,7 @@ from rodistaa.franchises.ops_service import (
     rupees,
 )
 from rodistaa.http.auth import require_role
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.services import Services, get_services
 
 router = APIRouter(tags=["franchise"])
@@ -64,7 +64,12 @@ async def list_targets(
     return [_target_out(v) for v in views]
 
 
-@router.put("/franchise/targets", response_model=FranchiseTargetOut, responses=ERROR_RESPONSES)
+@router.put(
+    "/franchise/targets",
+    response_model=FranchiseTargetOut,
+    responses=ERROR_RESPONSES
+    | documented_error(404, "NOT_FOUND: no franchise unit of the caller's with this unitId"),
+)
 async def set_target(body: TargetSet, actor: DistrictActor, service: OpsServiceDep) -> FranchiseTargetOut:
     """Create or replace the target of (unitId, period, type) for one of the caller's units."""
     return _target_out(await service.set_target(actor, body))
@@ -74,8 +79,8 @@ async def set_target(body: TargetSet, actor: DistrictActor, service: OpsServiceD
 async def franchise_report(
     actor: StaffActor,
     service: OpsServiceDep,
-    start_date: Annotated[date, Query(alias="startDate", description="First IST day, inclusive")],
-    end_date: Annotated[date, Query(alias="endDate", description="Last IST day, inclusive")],
+    start_date: Annotated[ApiDate, Query(alias="startDate", description="First IST day, inclusive")],
+    end_date: Annotated[ApiDate, Query(alias="endDate", description="Last IST day, inclusive")],
 ) -> FranchiseReportOut:
     return _report_out(await service.report(actor, start_date, end_date))
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rodistaa.dashboard.periods import PERIOD_PATTERN
 from rodistaa.franchises.schemas import EntityId
 
-Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN), Field(examples=["2024-01"])]
 # No unit inspects or onboards a million trucks a month: a larger number is a typing slip.
 MAX_TARGET = 1_000_000
 

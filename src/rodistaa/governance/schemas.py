@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rodistaa.acs.actions import SEVERITIES
 from rodistaa.acsapi.schemas import BlockEntryOut
+from rodistaa.core.timestamps import ApiDatetime
 from rodistaa.governance.repo import Block, Ticket, TicketStatus, WatchlistEntry
 
 EntityType = Literal["user", "operator", "driver", "truck", "device", "shipment"]
@@ -35,7 +36,7 @@ class BlockCreate(BaseModel):
     entityId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
     severity: Severity
-    expiresAt: AwareDatetime | None = Field(default=None, description="Omitted: until lifted by an override")
+    expiresAt: ApiDatetime | None = Field(default=None, description="Omitted: until lifted by an override")
 
 
 class BlockOut(BlockEntryOut):

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rodistaa.core.errors import AppError
@@ -33,23 +33,44 @@ _STATUS_CODES = {
 
 
 class ErrorBody(BaseModel):
+    """Every error the service answers: a stable machine `code`, a human `message`, and
+    `details` where there is more to say (the fields of a validation error, a request id)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code": "NOT_FOUND", "message": "Resource not found"}]}
+    )
+
     code: str
     message: str
     details: dict[str, Any] | None = None
 
 
-# Declared on every route so the published OpenAPI document shows the error shape.
+# Marks the blanket error responses below in the generated document, where the document builder
+# (`http/openapi.py`) keeps only those that apply to the route (a public route has no 401, a route
+# without path ids no 404). A response a route declares with its own entry is kept as declared.
+STANDARD_ERROR_MARK = "x-rodistaa-standard-error"
+
+# Declared on every route; narrowed per route by the document builder (see above).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {"model": ErrorBody, "description": description, STANDARD_ERROR_MARK: True}
     for status, description in {
         400: "Invalid request (VALIDATION_ERROR with the fields named)",
         401: "Missing or invalid authentication",
-        403: "Authenticated but not allowed",
+        403: "Authenticated but not allowed (role, key scope or an ACS rule)",
         404: "Not found, or not visible to the caller",
-        409: "Conflicts with the current state",
+        409: "Conflicts with the current state, or an Idempotency-Key reused with another body",
+        413: "The request body is larger than the route accepts",
         429: "Rate limit exceeded (Retry-After)",
+        500: "Unexpected error (INTERNAL_ERROR; details carry the request id)",
     }.items()
 }
+
+
+def documented_error(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """An error response a route declares itself, beyond what the document builder infers: a
+    public route's 401, a 404 for an id in the body, a business 422. Lead the description with
+    the error code (`"BID_OUT_OF_RANGE: ..."`): the document's example uses it."""
+    return {status: {"model": ErrorBody, "description": description}}
 
 
 def error_response(
@@ -104,7 +125,8 @@ async def _http_error(_request: Request, exc: Exception) -> JsonResponse:
         404: "Resource not found",
         405: "Method not allowed",
     }.get(exc.status_code, str(exc.detail) if isinstance(exc.detail, str) else "Request failed")
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    details = getattr(exc, "details", None)  # set by the few HTTPExceptions of our own
+    return error_response(exc.status_code, code, message, details, headers=getattr(exc, "headers", None))
 
 
 async def _storage_error(_request: Request, exc: Exception) -> JsonResponse:

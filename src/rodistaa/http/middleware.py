@@ -47,6 +47,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Per-request state (the user id, the rate-limit budget) must not leak between requests:
+        # Uvicorn gives each request a copy of the lifespan state, other servers may not.
+        scope["state"] = dict(scope.get("state") or {})
         request_id = _incoming_request_id(scope) or str(ULID())
         set_request_id(request_id)
         structlog.contextvars.clear_contextvars()
@@ -73,4 +76,5 @@ class RequestContextMiddleware:
                 status=status_holder["status"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
+                api_key_id=state.get("api_key_id"),
             )

@@ -12,7 +12,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.errors import ValidationFailed
 from rodistaa.core.roles import Role
 from rodistaa.http.auth import require_role
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 from rodistaa.inspections.repo import Geo
@@ -50,7 +50,10 @@ def _geo(geo: GeoIn | None) -> Geo | None:
     "/inspections",
     status_code=status.HTTP_201_CREATED,
     response_model=InspectionOut,
-    responses=ERROR_RESPONSES,
+    responses=ERROR_RESPONSES
+    | documented_error(
+        404, "NOT_FOUND: the truck is not in the caller's franchise unit (details name truckId)"
+    ),
 )
 async def create_inspection(
     body: InspectionCreate, actor: UnitStaffActor, service: ServiceDep

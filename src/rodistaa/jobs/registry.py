@@ -23,6 +23,9 @@ Decisions:
   `acs_events_retention_days` (default 180), in batches of 1000 rows, each batch in its own
   transaction with an audit entry counting what it deleted. Nothing reads events that old:
   the rate facts look back one minute, dashboards a month; backtests can only go back as far.
+* `idempotency-purge` (hourly) deletes idempotency records past their replay window
+  (`IDEMPOTENCY_TTL_HOURS`); requests already ignore expired records, so it only keeps the table
+  small (docs/idempotency.md).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from rodistaa.finalization.jobs import JOBS as FINALIZATION_JOBS
 from rodistaa.fleet.jobs import JOBS as FLEET_JOBS
 from rodistaa.fleet.jobs import JobSpec
 from rodistaa.http.services import Services
+from rodistaa.idempotency.jobs import JOBS as IDEMPOTENCY_JOBS
 from rodistaa.jobs.spec import JobSummary, ServiceJobSpec
 from rodistaa.tracking.jobs import JOBS as TRACKING_JOBS
 
@@ -62,6 +66,7 @@ DEFAULT_INTERVALS_S: Mapping[str, float] = MappingProxyType(
         "expiry-notifications": DAY_S,
         "audit-checkpoint": 30.0,
         "acs-events-retention": DAY_S,
+        "idempotency-purge": 3600.0,
     }
 )
 
@@ -166,7 +171,7 @@ def available_jobs() -> dict[str, tuple[str, Callable[[Services], Awaitable[JobS
     found: dict[str, tuple[str, Callable[[Services], Awaitable[JobSummary]], float]] = {}
     for name, spec in FLEET_JOBS.items():
         found[name] = (spec.description, _database_job(spec), DEFAULT_INTERVALS_S[name])
-    for name, service_spec in {**FINALIZATION_JOBS, **TRACKING_JOBS}.items():
+    for name, service_spec in {**FINALIZATION_JOBS, **TRACKING_JOBS, **IDEMPOTENCY_JOBS}.items():
         found[name] = (service_spec.description, service_spec.run, DEFAULT_INTERVALS_S[name])
     found["audit-checkpoint"] = (
         "Sign an audit checkpoint when enough entries or time have accumulated.",

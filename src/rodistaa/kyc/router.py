@@ -47,6 +47,7 @@ _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _DECRYPT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
+    404: {"model": ErrorBody, "description": "NOT_FOUND: no KYC document with the `kycId` given"},
     410: {"model": ErrorBody, "description": "DATA_ERASED: the owner's data key was destroyed"},
 }
 # A decrypted document must not survive in a browser, proxy or CDN cache.

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.http.auth import AdminActor, require_role
-from rodistaa.http.errors import ERROR_RESPONSES, ErrorBody
+from rodistaa.http.errors import ERROR_RESPONSES, ErrorBody, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 from rodistaa.ledger.errors import WebhookPayloadTooLarge
@@ -42,6 +42,7 @@ OperatorQuery = Annotated[
     Query(alias="operatorId", description="Admins: the operator to read (required). Operators: own id only"),
 ]
 
+_UNKNOWN_OPERATOR = documented_error(404, "NOT_FOUND: no operator with the `operatorId` given")
 _DEPOSIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     200: {"model": LedgerTransactionOut, "description": "A repeat of a recorded deposit: the same entry"},
@@ -83,7 +84,7 @@ _WEBHOOK_BODY = {
 }
 
 
-@router.get("/ledger", response_model=LedgerBalanceOut, responses=ERROR_RESPONSES)
+@router.get("/ledger", response_model=LedgerBalanceOut, responses=ERROR_RESPONSES | _UNKNOWN_OPERATOR)
 async def get_balance(
     actor: LedgerReader, ledger: LedgerServiceDep, operator_id: OperatorQuery = None
 ) -> LedgerBalanceOut:
@@ -92,7 +93,11 @@ async def get_balance(
     return LedgerBalanceOut.of(target, account)
 
 
-@router.get("/ledger/transactions", response_model=Page[LedgerTransactionOut], responses=ERROR_RESPONSES)
+@router.get(
+    "/ledger/transactions",
+    response_model=Page[LedgerTransactionOut],
+    responses=ERROR_RESPONSES | _UNKNOWN_OPERATOR,
+)
 async def list_transactions(
     actor: LedgerReader,
     ledger: LedgerServiceDep,

@@ -21,7 +21,9 @@ MAX_DEPOSIT_PAISE = 1_000_000_000
 REFERENCE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:/#-]*$"
 
 Reference = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=REFERENCE_PATTERN)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=REFERENCE_PATTERN),
+    Field(examples=["UTR-HDFC-240115-000731"]),
 ]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 OperatorId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -58,7 +60,19 @@ RupeeAmount = Annotated[
 class DepositRequest(BaseModel):
     """A deposit an admin records from an external payment (bank transfer, cash receipt)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "operatorId": "USR-OP-01J9Z6R8K2M4P6Q8S0V2W4Y6A8",
+                    "amount": 5000,
+                    "externalReference": "UTR-HDFC-240115-000731",
+                    "description": "NEFT from Sharma Roadlines",
+                }
+            ]
+        },
+    )
 
     operatorId: OperatorId
     amount: RupeeAmount
@@ -74,6 +88,19 @@ class DepositRequest(BaseModel):
 
 class LedgerBalanceOut(BaseModel):
     """The contract's LedgerBalance."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "operatorId": "USR-OP-01J9Z6R8K2M4P6Q8S0V2W4Y6A8",
+                    "balance": 4825,
+                    "currency": "INR",
+                    "updatedAt": "2024-01-15T11:00:00Z",
+                }
+            ]
+        }
+    )
 
     operatorId: str
     balance: float = Field(description="Rupees")
@@ -92,6 +119,29 @@ class LedgerBalanceOut(BaseModel):
 class LedgerTransactionOut(BaseModel):
     """The contract's LedgerTransaction (`type` CREDIT/DEBIT, `amount` always positive), plus
     PRODUCT §7's entry type, balance after and reference."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "LDG-01J9ZA1B3C5D7E9F1G3H5J7K9M",
+                    "operatorId": "USR-OP-01J9Z6R8K2M4P6Q8S0V2W4Y6A8",
+                    "type": "DEBIT",
+                    "entryType": "BIDDING_FEE",
+                    "amount": 175,
+                    "balanceAfter": 4825,
+                    "currency": "INR",
+                    "description": (
+                        "Bidding fee for bid BK-01J9Z7A2M4Q8R6T1V3X5Z7B9D2 on booking RID-20240115-0001"
+                    ),
+                    "referenceType": "BID",
+                    "referenceId": "BK-01J9Z7A2M4Q8R6T1V3X5Z7B9D2",
+                    "externalReference": None,
+                    "createdAt": "2024-01-15T11:00:00Z",
+                }
+            ]
+        }
+    )
 
     id: str
     operatorId: str

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from rodistaa import __version__
 from rodistaa.db.migrate import head_revision
+from rodistaa.http.errors import documented_error
 from rodistaa.http.responses import JsonResponse
 from rodistaa.http.services import Services, get_services
 
@@ -18,23 +20,57 @@ router = APIRouter(tags=["health"])
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _liveness() -> dict[str, str]:
-    return {"status": "ok", "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+class LivenessOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "timestamp": "2024-01-15T10:30:00Z"}]}
+    )
+
+    status: str
+    timestamp: str
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
+class VersionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"version": "0.1.0", "migrationHead": "0009_api_keys_idempotency"}]}
+    )
+
+    version: str
+    migrationHead: str
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ReadinessOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "checks": {"database": {"ok": True, "detail": "ok"}}}]
+        }
+    )
+
+    status: str
+    checks: dict[str, CheckOut]
+
+
+def _liveness() -> LivenessOut:
+    return LivenessOut(status="ok", timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+
+
+@router.get("/health", response_model=LivenessOut)
+async def health() -> LivenessOut:
     return _liveness()
 
 
-@router.get("/v1/health", tags=["health"])
-async def health_v1() -> dict[str, str]:
+@router.get("/v1/health", response_model=LivenessOut)
+async def health_v1() -> LivenessOut:
     return _liveness()
 
 
-@router.get("/version")
-async def version() -> dict[str, str]:
-    return {"version": __version__, "migrationHead": head_revision()}
+@router.get("/version", response_model=VersionOut)
+async def version() -> VersionOut:
+    return VersionOut(version=__version__, migrationHead=head_revision())
 
 
 async def _check_database(services: Services) -> tuple[bool, str]:
@@ -57,7 +93,11 @@ async def _check_redis(services: Services) -> tuple[bool, str]:
         return False, f"redis unreachable ({type(exc).__name__})"
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=ReadinessOut,
+    responses=documented_error(503, "NOT_READY: a check failed; details.checks says which"),
+)
 async def ready(services: ServicesDep) -> JsonResponse:
     checks: dict[str, dict[str, Any]] = {}
     ok, detail = await _check_database(services)

@@ -10,7 +10,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
 from rodistaa.http.auth import require_role
 from rodistaa.http.context import client_ip
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 from rodistaa.overrides.schemas import (
@@ -61,7 +61,8 @@ async def totp_status(actor: AdminActor, service: ServiceDep) -> TotpStatusOut:
     "/admin/overrides",
     status_code=status.HTTP_201_CREATED,
     response_model=OverrideOut,
-    responses=ERROR_RESPONSES,
+    responses=ERROR_RESPONSES
+    | documented_error(404, "NOT_FOUND: the override's target entity does not exist"),
 )
 async def request_override(body: OverrideCreate, actor: AdminActor, service: ServiceDep) -> OverrideOut:
     """Request an override; another admin decides it."""

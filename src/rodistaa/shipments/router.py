@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from rodistaa.apikeys.scopes import Scope
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
-from rodistaa.http.auth import AdminActor, require_role
+from rodistaa.http.auth import AdminActor, require_access, require_role
 from rodistaa.http.context import client_ip
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
 from rodistaa.shipments.schemas import (
@@ -32,7 +33,13 @@ from rodistaa.shipments.service import OtpView, ShipmentService, ShipmentView
 from rodistaa.shipments.status import ShipmentStatus
 
 router = APIRouter(tags=["shipments"])
-PartyActor = Annotated[Actor, Depends(require_role(Role.SHIPPER, Role.OPERATOR, Role.DRIVER, Role.ADMIN))]
+_PARTY_ROLES = (Role.SHIPPER, Role.OPERATOR, Role.DRIVER, Role.ADMIN)
+PartyActor = Annotated[Actor, Depends(require_role(*_PARTY_ROLES))]
+# The two reads are also open to partner keys granted bookings:read (acting as their owner).
+ShipmentReadAccess = Annotated[Actor, Depends(require_access(Scope.BOOKINGS_READ, roles=_PARTY_ROLES))]
+_NOT_ELIGIBLE = documented_error(
+    422, "TRUCK_NOT_ELIGIBLE or DRIVER_NOT_ELIGIBLE: not the operator's own ACTIVE truck or verified driver"
+)
 # The code must not outlive the response in any cache (browser, proxy, app HTTP cache).
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -64,7 +71,7 @@ def otp_out(view: OtpView) -> OtpOut:
 
 @router.get("/shipments", response_model=Page[ShipmentOut], responses=ERROR_RESPONSES)
 async def list_shipments(
-    actor: PartyActor,
+    actor: ShipmentReadAccess,
     service: ShipmentServiceDep,
     page: Annotated[PageRequest, Depends(page_request)],
     status_filter: Annotated[ShipmentStatus | None, Query(alias="status")] = None,
@@ -76,11 +83,15 @@ async def list_shipments(
 
 
 @router.get("/shipments/{shipmentId}", response_model=ShipmentOut, responses=ERROR_RESPONSES)
-async def get_shipment(shipmentId: str, actor: PartyActor, service: ShipmentServiceDep) -> ShipmentOut:
+async def get_shipment(
+    shipmentId: str, actor: ShipmentReadAccess, service: ShipmentServiceDep
+) -> ShipmentOut:
     return shipment_out(await service.get_shipment(actor, shipmentId))
 
 
-@router.post("/shipments/{shipmentId}/assign", response_model=ShipmentOut, responses=ERROR_RESPONSES)
+@router.post(
+    "/shipments/{shipmentId}/assign", response_model=ShipmentOut, responses=ERROR_RESPONSES | _NOT_ELIGIBLE
+)
 async def assign(
     shipmentId: str, body: AssignRequest, actor: PartyActor, service: ShipmentServiceDep, request: Request
 ) -> ShipmentOut:
@@ -145,7 +156,11 @@ async def report_breakdown(
     return shipment_out(await service.report_breakdown(actor, shipmentId, reason=body.reason))
 
 
-@router.post("/shipments/{shipmentId}/alternate-truck", response_model=ShipmentOut, responses=ERROR_RESPONSES)
+@router.post(
+    "/shipments/{shipmentId}/alternate-truck",
+    response_model=ShipmentOut,
+    responses=ERROR_RESPONSES | _NOT_ELIGIBLE,
+)
 async def assign_alternate_truck(
     shipmentId: str,
     body: AlternateTruckRequest,

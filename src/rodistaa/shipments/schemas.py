@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
-from rodistaa.bookings.schemas import Location
+from rodistaa.bookings.schemas import DROP_EXAMPLE, PICKUP_EXAMPLE, Location
 from rodistaa.core.money import paise_to_rupees_number
 from rodistaa.shipments.repo import ShipmentRecord
 from rodistaa.shipments.status import FROZEN, ShipmentStatus
@@ -26,7 +27,17 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 
 class AssignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "driverId": "USR-DR-01J9Z8C4E6G8J0K2M4N6P8R0S2",
+                    "truckId": "TRK-MH12AB1234-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+                }
+            ]
+        },
+    )
 
     driverId: Id
     truckId: Id
@@ -39,7 +50,9 @@ class RejectDriverRequest(BaseModel):
 
 
 class BreakdownRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "Clutch failed near Vadodara"}]}
+    )
 
     reason: Reason
 
@@ -63,6 +76,35 @@ class GoodsOut(BaseModel):
     type: str
 
 
+SHIPMENT_EXAMPLE: JsonDict = {
+    "id": "SH-01J9Z9D5F7H9K1M3P5R7T9V1X3",
+    "bookingId": "RID-20240115-0001",
+    "status": "IN_TRANSIT",
+    "workflowStatus": "IN_TRANSIT",
+    "frozenReason": None,
+    "shipperId": "USR-SH-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+    "operatorId": "USR-OP-01J9Z6R8K2M4P6Q8S0V2W4Y6A8",
+    "driverId": "USR-DR-01J9Z8C4E6G8J0K2M4N6P8R0S2",
+    "truckId": "TRK-MH12AB1234-01J9Z6Q4YB7T3K5N8W2X4C6V1D",
+    "agreedPrice": 16500,
+    "pickup": PICKUP_EXAMPLE,
+    "drop": DROP_EXAMPLE,
+    "goods": {"type": "Cement"},
+    "tonnage": 5.0,
+    "distanceKm": 1148.12,
+    "breakdown": None,
+    "otpIssued": True,
+    "driverApprovedAt": "2024-01-16T09:00:00Z",
+    "startedAt": "2024-01-16T11:15:00Z",
+    "completedAt": None,
+    "cancelledAt": None,
+    "cancelReason": None,
+    "cancelledBy": None,
+    "createdAt": "2024-01-16T08:00:00Z",
+    "updatedAt": "2024-01-16T11:15:00Z",
+}
+
+
 class BreakdownOut(BaseModel):
     reason: str
     reportedAt: datetime
@@ -70,6 +112,8 @@ class BreakdownOut(BaseModel):
 
 class ShipmentOut(BaseModel):
     """The contract's Shipment plus the trip, the parties and the freeze."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SHIPMENT_EXAMPLE]})
 
     id: str
     bookingId: str
@@ -137,6 +181,21 @@ class ShipmentOut(BaseModel):
 
 class OtpOut(BaseModel):
     """The delivery OTP, for the shipper only (served with `Cache-Control: no-store`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "otp": "482913",
+                    "issuedAt": "2024-01-16T11:15:00Z",
+                    "expiresAt": "2024-01-19T11:15:00Z",
+                    "attempts": 0,
+                    "locked": False,
+                    "consumed": False,
+                }
+            ]
+        }
+    )
 
     otp: str
     issuedAt: datetime

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 
+from rodistaa.apikeys.scopes import Scope
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
-from rodistaa.http.auth import require_role
+from rodistaa.core.timestamps import ApiDatetime
+from rodistaa.http.auth import require_access, require_role
 from rodistaa.http.context import client_ip
-from rodistaa.http.errors import ERROR_RESPONSES
+from rodistaa.http.errors import ERROR_RESPONSES, documented_error
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
+from rodistaa.http.ratelimit import publish
 from rodistaa.http.services import Services, get_services
 from rodistaa.tracking.schemas import (
     AlertOut,
@@ -31,9 +33,13 @@ from rodistaa.tracking.service import TrackingService
 
 router = APIRouter(tags=["tracking"])
 DriverActor = Annotated[Actor, Depends(require_role(Role.DRIVER))]
-# Who may read tracks at all; which shipments each sees is `shipments.repo.readable`.
+# Who may read tracks at all (partner keys with tracking:read too); which shipments each sees
+# is `shipments.repo.readable`.
 TrackReaderActor = Annotated[
-    Actor, Depends(require_role(Role.SHIPPER, Role.OPERATOR, Role.DRIVER, Role.ADMIN))
+    Actor,
+    Depends(
+        require_access(Scope.TRACKING_READ, roles=(Role.SHIPPER, Role.OPERATOR, Role.DRIVER, Role.ADMIN))
+    ),
 ]
 AlertActor = Annotated[Actor, Depends(require_role(Role.OPERATOR, Role.ADMIN))]
 
@@ -48,7 +54,12 @@ def get_tracking_service(services: Annotated[Services, Depends(get_services)]) -
 TrackingServiceDep = Annotated[TrackingService, Depends(get_tracking_service)]
 
 
-@router.post("/tracking/ping", response_model=PingAccepted, responses=ERROR_RESPONSES)
+@router.post(
+    "/tracking/ping",
+    response_model=PingAccepted,
+    responses=ERROR_RESPONSES
+    | documented_error(404, "NOT_FOUND: no shipment with this id is assigned to the driver"),
+)
 async def post_ping(
     body: PingRequest, actor: DriverActor, service: TrackingServiceDep, request: Request
 ) -> PingAccepted:
@@ -56,8 +67,10 @@ async def post_ping(
     IN_TRANSIT or OTP_PENDING (409 INVALID_STATE otherwise; 404 for another driver's shipment).
     A fix whose time is already stored is not stored: counted as `duplicates` when its
     coordinates are the stored ones, as `conflicts` (and logged) when not. ACS may freeze the shipment
-    (RF05 GPS jump, RF06 spoofing): `frozen` reports it; the fixes are stored either way."""
+    (RF05 GPS jump, RF06 spoofing): `frozen` reports it; the fixes are stored either way.
+    At most `RATE_LIMIT_GPS_PER_SHIPMENT` fixes (1,000 an hour) per shipment: 429 beyond."""
     outcome = await service.record_pings(actor, body, ip=client_ip(request))
+    publish(request, outcome.limit)
     latest = LatestFix(
         coordinates=Coordinates(lat=outcome.latest.lat, lng=outcome.latest.lng),
         recordedAt=outcome.latest.recorded_at,
@@ -97,7 +110,7 @@ async def get_track(
     shipmentId: str,
     actor: TrackReaderActor,
     service: TrackingServiceDep,
-    since: Annotated[AwareDatetime | None, Query(description="Only fixes after this time")] = None,
+    since: Annotated[ApiDatetime | None, Query(description="Only fixes after this time")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_TRACK_LIMIT)] = DEFAULT_TRACK_LIMIT,
 ) -> list[GpsPingOut]:
     """The track oldest first, at most `limit` fixes (default 1000, max 5000) after `since`

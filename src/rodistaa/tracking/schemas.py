@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rodistaa.core.errors import ValidationFailed
+from rodistaa.core.timestamps import ApiDatetime
 from rodistaa.tracking.repo import AlertRecord, PingDraft, PingRecord, PositionRecord
 
 MAX_BATCH_PINGS = 500
@@ -46,7 +47,7 @@ class BatchFix(BaseModel):
     coordinates: Coordinates
     speed: SpeedKmh | None = None
     heading: HeadingDegrees | None = None
-    timestamp: AwareDatetime
+    timestamp: ApiDatetime
     accuracy: AccuracyMetres | None = None
     mockLocation: bool = False
 
@@ -68,13 +69,39 @@ _SINGLE_PING_FIELDS = ("coordinates", "speed", "heading", "timestamp", "accuracy
 class PingRequest(BaseModel):
     """A single ping (the contract's fields at the top level) or a batch (`pings`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "shipmentId": "SH-01J9Z9D5F7H9K1M3P5R7T9V1X3",
+                    "coordinates": {"lat": 21.1458, "lng": 79.0882},
+                    "speed": 54.5,
+                    "heading": 12.0,
+                    "accuracy": 8.0,
+                },
+                {
+                    "shipmentId": "SH-01J9Z9D5F7H9K1M3P5R7T9V1X3",
+                    "pings": [
+                        {
+                            "coordinates": {"lat": 21.1401, "lng": 79.0851},
+                            "timestamp": "2024-01-16T14:00:00Z",
+                        },
+                        {
+                            "coordinates": {"lat": 21.1458, "lng": 79.0882},
+                            "timestamp": "2024-01-16T14:01:00Z",
+                        },
+                    ],
+                },
+            ]
+        },
+    )
 
     shipmentId: ShipmentIdText
     coordinates: Coordinates | None = None
     speed: SpeedKmh | None = None
     heading: HeadingDegrees | None = None
-    timestamp: AwareDatetime | None = Field(default=None, description="When the fix was taken (default: now)")
+    timestamp: ApiDatetime | None = Field(default=None, description="When the fix was taken (default: now)")
     accuracy: AccuracyMetres | None = None
     mockLocation: bool | None = None
     pings: list[BatchFix] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_PINGS)
@@ -115,6 +142,23 @@ class PingAccepted(BaseModel):
     with DIFFERENT coordinates, not stored (the first fix of a time stays) and logged; `frozen`
     whether the shipment is frozen after this request's ACS checks."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "duplicates": 0,
+                    "conflicts": 0,
+                    "frozen": False,
+                    "latest": {
+                        "coordinates": {"lat": 21.1458, "lng": 79.0882},
+                        "recordedAt": "2024-01-16T14:01:00Z",
+                    },
+                }
+            ]
+        }
+    )
+
     accepted: int
     duplicates: int
     conflicts: int
@@ -122,15 +166,35 @@ class PingAccepted(BaseModel):
     latest: LatestFix
 
 
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
 class GpsPingOut(BaseModel):
-    """The contract's `GpsPing`, plus the fix's accuracy."""
+    """The contract's `GpsPing`, plus the fix's accuracy. A figure the device did not report is
+    absent, never null (the contract types `speed` and `heading` as numbers)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "shipmentId": "SH-01J9Z9D5F7H9K1M3P5R7T9V1X3",
+                    "coordinates": {"lat": 21.1458, "lng": 79.0882},
+                    "speed": 54.5,
+                    "heading": 12.0,
+                    "timestamp": "2024-01-16T14:01:00Z",
+                    "accuracy": 8.0,
+                }
+            ]
+        }
+    )
 
     shipmentId: str
     coordinates: Coordinates
-    speed: float | None
-    heading: float | None
+    speed: float | None = Field(default=None, exclude_if=_absent_when_none)
+    heading: float | None = Field(default=None, exclude_if=_absent_when_none)
     timestamp: datetime
-    accuracy: float | None
+    accuracy: float | None = Field(default=None, exclude_if=_absent_when_none)
 
     @classmethod
     def of(cls, ping: PingRecord) -> GpsPingOut:

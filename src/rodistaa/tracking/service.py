@@ -58,6 +58,7 @@ from rodistaa.acs.facts import ProvidedFacts
 from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.http.pagination import PageRequest
+from rodistaa.http.ratelimit import LimitResult
 from rodistaa.http.services import Services
 from rodistaa.kyc.status import kyc_status
 from rodistaa.shipments import repo as shipments_repo
@@ -85,6 +86,7 @@ class PingOutcome:
     conflicts: int
     frozen: bool
     latest: PositionRecord
+    limit: LimitResult
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,9 @@ class TrackingService:
             )
             if shipment is None:
                 raise NotFound()
+            # Counted once the caller is known to be the shipment's driver, so nobody can spend
+            # another shipment's budget; every fix of a batch counts.
+            limit = await self._services.limiter.enforce([("gps_ping", shipment.id)], cost=len(drafts))
             if shipment.status not in EN_ROUTE_STATUSES:
                 raise ShipmentNotEnRoute(details={"status": shipment.status.value})
             check_fix_times(unique, shipment, now)
@@ -243,7 +248,9 @@ class TrackingService:
                 recorded_at=[d.recorded_at.isoformat() for _, d in skipped.conflicts[:LOGGED_CONFLICTS]],
             )
         frozen = await self._evaluate(actor, shipment, stored, track, ip=ip, now=now)
-        return PingOutcome(len(stored), len(skipped.duplicates), len(skipped.conflicts), frozen, latest)
+        return PingOutcome(
+            len(stored), len(skipped.duplicates), len(skipped.conflicts), frozen, latest, limit
+        )
 
     async def _evaluate(
         self,

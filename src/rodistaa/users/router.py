@@ -36,6 +36,8 @@ async def get_me(actor: CurrentActor, services: ServicesDep) -> ProfileOut:
     status_code=status.HTTP_201_CREATED,
     response_model=RegisterResponse,
     responses=ERROR_RESPONSES,
+    # The bearer token is the sign-up token of the login, read by the handler itself.
+    openapi_extra={"security": [{"bearerAuth": []}]},
 )
 async def register(body: RegisterRequest, request: Request, services: ServicesDep) -> RegisterResponse:
     """Completes sign-up with the token `POST /auth/login` returned for a new phone."""

@@ -19,7 +19,16 @@ def _normalise_mobile(value: str) -> str:
         raise ValueError("must be an Indian mobile number: +91 followed by 10 digits") from exc
 
 
-Mobile = Annotated[str, StringConstraints(max_length=32), AfterValidator(_normalise_mobile)]
+Mobile = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_normalise_mobile),
+    Field(
+        description="An Indian mobile number: +91 and 10 digits starting with 6-9 (spaces, dashes and a "
+        "leading 91 or 0 are accepted)",
+        examples=["+919876543210"],
+    ),
+]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
+from rodistaa.apikeys.scopes import Scope
 from rodistaa.core.actor import Actor
 from rodistaa.core.roles import Role
-from rodistaa.http.auth import require_role
+from rodistaa.http.auth import require_access
 from rodistaa.http.errors import ERROR_RESPONSES
 from rodistaa.http.pagination import Page, PageRequest, build_page, page_request
 from rodistaa.http.services import Services, get_services
@@ -18,7 +19,8 @@ from rodistaa.webhooks.schemas import DeliveryOut, WebhookCreated, WebhookOut, W
 from rodistaa.webhooks.service import WebhookService
 
 router = APIRouter(tags=["webhooks"])
-AdminActor = Annotated[Actor, Depends(require_role(Role.ADMIN))]
+# Admin sessions, or partner keys granted webhooks:manage (which only ADMIN-owned keys may hold).
+AdminActor = Annotated[Actor, Depends(require_access(Scope.WEBHOOKS_MANAGE, roles=(Role.ADMIN,)))]
 
 
 def get_webhook_service(services: Annotated[Services, Depends(get_services)]) -> WebhookService:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from rodistaa.webhooks.repo import Delivery, DeliveryStatus, Subscription, SubscriptionStatus
 from rodistaa.webhooks.urls import MAX_URL_LENGTH
@@ -32,13 +33,39 @@ WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 
 class WebhookRegister(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://partner.example.com/hooks/rodistaa",
+                    "events": ["booking.created", "shipment.completed"],
+                }
+            ]
+        },
+    )
 
     url: WebhookUrl
     events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=len(WebhookEvent))]
 
 
+_WEBHOOK_EXAMPLE: JsonDict = {
+    "id": "WHK-01J9ZC3D5E7F9G1H3J5K7M9N1P",
+    "url": "https://partner.example.com/hooks/rodistaa",
+    "events": ["booking.created", "shipment.completed"],
+    "active": True,
+    "status": "ACTIVE",
+    "consecutiveFailures": 0,
+    "disabledReason": None,
+    "disabledAt": None,
+    "createdAt": "2024-01-15T10:30:00Z",
+    "updatedAt": "2024-01-15T10:30:00Z",
+}
+
+
 class WebhookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
+
     id: str
     url: str
     events: list[str]
@@ -56,6 +83,12 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_WEBHOOK_EXAMPLE, "secret": "Xq3v9LmT0bR7kP2sW8nF4hJ6cY1dG5aZ0eK3uM9pQ7w"}]
+        }
+    )
+
     secret: str = Field(description="The signing secret. Shown once: store it now.")
 
     @classmethod
