@@ -177,6 +177,7 @@ notifications = Table(
     _ts("read_at", nullable=True),
     Index(None, "user_id", "created_at"),
     Index(None, "role", "created_at"),
+    Index(None, "created_at"),  # the retention job deletes by age
 )
 
 # Written in the same transaction as the change that causes it; delivered after commit.

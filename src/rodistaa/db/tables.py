@@ -31,6 +31,9 @@ users = Table(
     Column("created_by", String(64), nullable=True),
     _timestamp("created_at"),
     _timestamp("updated_at"),
+    # Set when the person's data was erased (GDPR): the row stays, under a pseudonym, for the
+    # ledger and audit records that refer to it.
+    _timestamp("erased_at", nullable=True),
     CheckConstraint(
         "role IN ('SHIPPER','OPERATOR','DRIVER','ADMIN','FRANCHISE_UNIT','FRANCHISE_DISTRICT','KYC_ADMIN')",
         name="role",
