@@ -105,7 +105,6 @@ class Settings(BaseSettings):
     aws_kms_signing_key_id: str | None = None
     aws_region: str = "ap-south-1"
 
-
     api_base_url: str = "http://127.0.0.1:8000"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
