@@ -127,7 +127,9 @@ async def running_app(
     clock = clock or FakeClock()
     sms = CapturingOtpSender()
     app = create_app(settings, clock=clock, otp_sender=otp_sender or sms)
-    async with LifespanManager(app) as manager:
+    # Start-up builds the services and loads the ACS bundle: seconds on a loaded 2-core machine,
+    # beyond asgi-lifespan's 5 s default.
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Harness(client, clock, sms, settings, app)

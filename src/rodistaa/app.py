@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rodistaa import __version__
+from rodistaa.acs.metrics import refresh_audit_gauges
 from rodistaa.acs.service import AcsService
 from rodistaa.acsapi.audit_router import router as audit_router
 from rodistaa.acsapi.router import router as acs_router
@@ -33,6 +34,7 @@ from rodistaa.finalization.router import router as finalization_router
 from rodistaa.fleet.router import router as fleet_router
 from rodistaa.franchises.ops_router import router as franchise_ops_router
 from rodistaa.franchises.router import router as franchises_router
+from rodistaa.gdpr.router import router as gdpr_router
 from rodistaa.governance.router import router as governance_router
 from rodistaa.http.docs import docs_router
 from rodistaa.http.edge import BodySizeLimitMiddleware, HttpsRedirectMiddleware
@@ -50,6 +52,8 @@ from rodistaa.ledger.router import router as ledger_router
 from rodistaa.notifications.router import router as notifications_router
 from rodistaa.ops.health import router as health_router
 from rodistaa.ops.logging import configure_logging
+from rodistaa.ops.metrics import metrics_router
+from rodistaa.ops.telemetry import init_sentry, start_tracing
 from rodistaa.overrides.router import router as overrides_router
 from rodistaa.security.envelope import DataKeys
 from rodistaa.security.kms import build_kms
@@ -159,11 +163,14 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or SystemClock()
     configure_logging(settings.log_level, json=settings.log_json)
+    init_sentry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, clock=clock, otp_sender=otp_sender)
         app.state.services = services
+        if app.state.tracing is not None:
+            app.state.tracing.instrument_engine(services.db.engine)
         tasks = [
             asyncio.create_task(sync_revision_forever(services.acs, settings.acs_sync_interval_s)),
             asyncio.create_task(checkpoint_forever(services)),
@@ -190,6 +197,8 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await services.db.dispose()
+            if app.state.tracing is not None:
+                app.state.tracing.shutdown()
 
     app = FastAPI(
         title="Rodistaa Core API",
@@ -214,6 +223,7 @@ def create_app(
     api.include_router(api_keys_router)
     api.include_router(admin_dashboard_router)
     api.include_router(franchise_ops_router)
+    api.include_router(gdpr_router)
     for domain_router in (franchises_router, fleet_router, inspections_router, drivers_router, kyc_router):
         api.include_router(domain_router)
     freight = (
@@ -229,9 +239,12 @@ def create_app(
         api.include_router(freight_router)
     app.include_router(api)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router(token=settings.metrics_token, before_scrape=refresh_audit_gauges))
     if settings.docs_served:
         app.include_router(docs_router(title=app.title, openapi_url=OPENAPI_URL))
     add_middleware_stack(app, settings)
+    app.state.tracing = start_tracing(app, settings)
     return app
 
 

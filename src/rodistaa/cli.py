@@ -10,6 +10,7 @@ import uvicorn
 
 from rodistaa.acsapi.audit_cli import audit_app
 from rodistaa.acsapi.cli import acs_app
+from rodistaa.backup.cli import backup_app
 from rodistaa.cli_common import load_cli_settings
 from rodistaa.core.clock import SystemClock
 from rodistaa.core.errors import AppError
@@ -20,6 +21,7 @@ from rodistaa.db.engine import Database, create_engine
 from rodistaa.jobs.cli import jobs_app, worker
 from rodistaa.kms_cli import kms_app
 from rodistaa.ops.logging import configure_logging
+from rodistaa.ops.metrics import multiprocess_directory
 from rodistaa.settings import Settings
 from rodistaa.users.service import UserService
 
@@ -30,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(acs_app, name="acs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(backup_app, name="backup")
 app.add_typer(jobs_app, name="jobs")
 app.command("worker")(worker)
 app.add_typer(kms_app, name="kms")
@@ -48,22 +51,28 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
-    """Serve the API with Uvicorn (uvloop + httptools)."""
+    """Serve the API with Uvicorn (uvloop + httptools). With several workers, their metrics
+    are merged through PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set; emptied at
+    start either way; docs/observability.md)."""
     settings = load_cli_settings()  # refuse unsafe settings before forking workers
-    uvicorn.run(
-        "rodistaa.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        log_level=settings.log_level.lower(),
-    )
+    with multiprocess_directory(workers):  # before the workers are spawned: they inherit it
+        uvicorn.run(
+            "rodistaa.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_config=None,
+            proxy_headers=False,
+            server_header=False,
+            log_level=settings.log_level.lower(),
+            # Uvicorn restarts a worker that has not answered within this after spawning; importing
+            # the app takes seconds on a busy 2-core machine, far beyond the default 5 s.
+            timeout_worker_healthcheck=30,
+        )
 
 
 @db_app.command("upgrade")

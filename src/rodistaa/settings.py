@@ -23,6 +23,8 @@ import limits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rodistaa.retention.policy import AUDIT_MIN_RETENTION_YEARS, check_audit_retention_years
+
 # Values that appear in docs and examples. A production deployment using one is refused.
 DOCUMENTED_DEFAULT_SECRETS = frozenset(
     {
@@ -105,6 +107,11 @@ class Settings(BaseSettings):
     aws_kms_signing_key_id: str | None = None
     aws_region: str = "ap-south-1"
 
+    # `rodistaa backup create|prune` (docs/runbooks/backup-restore.md): where backups are written,
+    # and how old a backup may get before `prune` deletes it (the newest one is always kept).
+    backup_dir: str = "var/backups"
+    backup_retention_days: int = Field(default=30, ge=1)
+
     api_base_url: str = "http://127.0.0.1:8000"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
@@ -112,6 +119,18 @@ class Settings(BaseSettings):
     # Swagger UI (/docs), ReDoc (/redoc) and the OpenAPI document (/v1/openapi.json). Unset: served
     # everywhere but production, where the public surface is kept to the API itself.
     docs_enabled: bool | None = None
+    # Observability (docs/observability.md). `/metrics` for Prometheus, answered only with
+    # `Authorization: Bearer <METRICS_TOKEN>` when a token is set; `rodistaa worker` serves its
+    # own `/metrics` on WORKER_METRICS_HOST:WORKER_METRICS_PORT when a port is set.
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Optional, off unless set: Sentry error reports (personal data scrubbed) and OpenTelemetry
+    # tracing (exporter configured by the standard OTEL_EXPORTER_OTLP_* variables).
+    sentry_dsn: str | None = None
+    sentry_environment: str | None = None  # unset: the value of ENV
+    otel_enabled: bool = False
 
     otp_sender: OtpSenderKind = OtpSenderKind.CONSOLE
     otp_dev_echo: bool = False
@@ -164,6 +183,14 @@ class Settings(BaseSettings):
     # How long a response stored under an `Idempotency-Key` is replayed (docs/idempotency.md);
     # the `idempotency-purge` job deletes older records.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=30 * 24)
+    # The retention jobs (docs/retention.md): raw GPS fixes are summarised per shipment and UTC
+    # day, then deleted; notifications deleted; expired login codes, sign-up tokens and dead
+    # sessions deleted this long after they stopped working. Audit entries are kept at least 7
+    # years: a shorter AUDIT_RETENTION_YEARS is refused, and nothing is ever deleted from the chain.
+    gps_retention_days: int = Field(default=30, ge=1)
+    notification_retention_days: int = Field(default=90, ge=1)
+    expired_credentials_retention_hours: int = Field(default=24, ge=1)
+    audit_retention_years: int = AUDIT_MIN_RETENTION_YEARS
 
     # Shared with the payment provider: it signs each webhook delivery with this secret
     # (HMAC-SHA256, see rodistaa.ledger.webhook). Empty refuses every delivery.
@@ -227,6 +254,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit like '10/hour'") from None
         return value
+
+    @field_validator("audit_retention_years")
+    @classmethod
+    def _audit_kept_long_enough(cls, value: int) -> int:
+        return check_audit_retention_years(value)
 
     @field_validator("log_level")
     @classmethod
@@ -302,6 +334,11 @@ class Settings(BaseSettings):
             )
         elif self.payment_webhook_secret in DOCUMENTED_DEFAULT_SECRETS:
             problems.append("PAYMENT_WEBHOOK_SECRET: is a documented default")
+        token = self.metrics_token
+        if token is not None and (
+            len(token.encode()) < MIN_SECRET_BYTES or token in DOCUMENTED_DEFAULT_SECRETS
+        ):
+            problems.append(f"METRICS_TOKEN: when set, a random value of at least {MIN_SECRET_BYTES} bytes")
         return problems
 
     def _jwt_problems(self) -> list[str]:

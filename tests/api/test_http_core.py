@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rodistaa.db import migrate
@@ -110,26 +111,41 @@ class TestHealth:
         assert body["migrationHead"] == head_revision()
         assert body["version"]
 
-    async def test_not_ready_on_unmigrated_database(self, tmp_path: Path) -> None:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        # The lifespan needs the schema, so the database is migrated and then marked as behind.
+    @staticmethod
+    async def ready_at_revision(tmp_path: Path, revision: str) -> httpx.Response:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'db.db'}"
+        # The lifespan needs the schema, so the database is migrated and then relabelled.
         await asyncio.to_thread(migrate.upgrade, url)  # alembic runs its own event loop
         async with running_app(make_settings(url)) as h:
             async with h.app.state.services.db.transaction() as conn:
-                await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
-            response = await h.client.get("/ready")
+                await conn.exec_driver_sql("UPDATE alembic_version SET version_num = ?", (revision,))
+            return await h.client.get("/ready")
+
+    async def test_not_ready_on_a_database_behind_this_release(self, tmp_path: Path) -> None:
+        response = await self.ready_at_revision(tmp_path, "0008_overrides")
         assert response.status_code == 503
         body = response.json()
         assert body["code"] == "NOT_READY"
         assert body["details"]["checks"]["database"]["ok"] is False
         assert "migrations not at head" in body["details"]["checks"]["database"]["detail"]
 
-    async def test_not_ready_when_redis_is_down(self, clean_database: str) -> None:
+    async def test_ready_on_a_database_a_newer_release_migrated(self, tmp_path: Path) -> None:
+        """Migrations run before a rollout: the old pods must stay ready on the newer schema."""
+        response = await self.ready_at_revision(tmp_path, "0099_from_the_next_release")
+        assert response.status_code == 200
+        check = response.json()["checks"]["database"]
+        assert check["ok"] is True and "ahead of this release" in check["detail"]
+
+    async def test_still_ready_when_redis_is_down_and_says_so(self, clean_database: str) -> None:
+        """Rate limits degrade to per-instance counting without Redis; readiness must not pull
+        every instance out of service for it."""
         async with running_app(make_settings(clean_database, redis_url="redis://127.0.0.1:1/0")) as h:
             response = await h.client.get("/ready")
-        assert response.status_code == 503
-        assert response.json()["details"]["checks"]["redis"]["ok"] is False
-        assert response.json()["details"]["checks"]["database"]["ok"] is True
+        assert response.status_code == 200
+        checks = response.json()["checks"]
+        assert checks["redis"]["ok"] is False
+        assert "rate limits per instance" in checks["redis"]["detail"]
+        assert checks["database"]["ok"] is True
 
 
 class TestCors:

@@ -93,6 +93,8 @@ class AcsService:
     def _swap(self, bundle: Bundle) -> None:
         self._bundle = bundle
         metrics.ACTIVE_RULES.set(sum(1 for rule in bundle.rules if rule.enabled))
+        # Zero series for the new bundle's rules, so an alert on increase() sees their first match.
+        metrics.declare_rules(bundle)
 
     # --- evaluation ----------------------------------------------------------------------------
 

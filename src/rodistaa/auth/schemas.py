@@ -55,7 +55,7 @@ class AuthResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "token": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJVU1ItU0gtMDEifQ.c2ln",  # nosec B105 - an OpenAPI example, not a credential
+                    "token": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJVU1ItU0gtMDEifQ.c2ln",  # nosec B105 # an OpenAPI example value
                     "refreshToken": "q0Yl3vYb2R9Xk4t7mWcZ1nH8sJf6dPaEoUiG5rTxB2c",
                     "user": {
                         "id": "USR-SH-01J9Z6Q4YB7T3K5N8W2X4C6V1D",

@@ -78,6 +78,7 @@ from rodistaa.kyc.status import kyc_status
 from rodistaa.ledger import service as ledger
 from rodistaa.ledger.repo import EntryType
 from rodistaa.notifications.repo import notify
+from rodistaa.ops.metrics import BIDDING_FEES_PAISE, BIDS_PLACED
 from rodistaa.users import repo as users_repo
 
 LEDGER_REFERENCE_BID = "BID"
@@ -175,6 +176,9 @@ class BidService:
         event_id = await self._enforce_create(actor, draft, booking, bidder, ip=ip, now=now)
         bid = replace(draft, id=new_id("BK"))
         await self._insert(actor, bid, booking, acs_event_id=event_id, now=now)
+        # Committed: a bid rolled back (InsufficientBalance, DuplicateBid) counts nothing.
+        BIDS_PLACED.inc()
+        BIDDING_FEES_PAISE.inc(bid.fee_paise)
         return BidView(bid, with_fee=True)
 
     def _fee(self, booking: BookingRecord) -> int:

@@ -40,6 +40,7 @@ from rodistaa.db.outbox import insert_outbox_event
 from rodistaa.http.pagination import PageRequest
 from rodistaa.http.services import Services
 from rodistaa.kyc.status import kyc_status
+from rodistaa.ops.metrics import BOOKINGS_CREATED
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 MAX_PICKUP_DAYS_AHEAD = 365
@@ -174,6 +175,7 @@ class BookingService:
         event = new_event("booking.create", actor_ctx(actor, kyc_status=kyc, ip=ip), at=now)
         await self._services.acs.enforce(event, ProvidedFacts(names={"booking": booking_names(draft)}))
         booking = await self._insert(actor, draft, acs_event_id=event.id, now=now)
+        BOOKINGS_CREATED.inc()  # committed: a rolled-back booking is never counted
         return BookingView(booking, with_expected_price=True)
 
     def _draft(self, actor: Actor, body: BookingCreate, now: datetime) -> BookingRecord:

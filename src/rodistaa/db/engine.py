@@ -3,6 +3,11 @@
 The use case owns the transaction: routers open one with `Database.transaction()`, services
 and repositories receive the connection and never commit. Commit happens when the block ends,
 before the response is built, so a failed commit surfaces as a 5xx instead of a lost write.
+
+Metrics (docs/observability.md): a `Database` counts its pool's capacity into `db_pool_size`
+while it lives and every checked-out connection into `db_pool_connections_in_use`, from pool
+events, so the gauges are right in multiprocess mode too (a scrape cannot read another worker's
+pool). Failed connects are counted in `do_connect`, failed statements in `handle_error`.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from rodistaa.ops.metrics import DB_CONNECTION_ERRORS, DB_POOL_IN_USE, DB_POOL_SIZE, DB_QUERY_ERRORS
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -59,11 +68,58 @@ def _create_sqlite_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
+def _count_error(context: ExceptionContext) -> None:
+    """`handle_error` on a connection in use: a lost connection is a connection error, any other
+    database error a query error, except constraint violations, which the services turn into
+    409s by design (a duplicate bid is not an incident). A pre-ping failure only finds a stale
+    pooled connection, which is replaced; failed connects are counted in `_connect_counted`."""
+    if context.is_pre_ping or context.connection is None:
+        return
+    if not isinstance(context.original_exception, Exception):
+        return  # cancellation and interpreter exit are not database failures
+    if context.is_disconnect:
+        DB_CONNECTION_ERRORS.inc()
+    elif context.sqlalchemy_exception is not None and not isinstance(
+        context.sqlalchemy_exception, IntegrityError
+    ):
+        DB_QUERY_ERRORS.inc()
+
+
+def _connect_counted(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """`do_connect`: make the connection here so every failure counts, whatever it raises (a
+    refused connect is an OSError to asyncpg, never reaching `handle_error`)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except Exception:
+        DB_CONNECTION_ERRORS.inc()
+        raise
+
+
+def _watch_pool(engine: AsyncEngine) -> int:
+    """Count `engine`'s checked-out connections into the pool gauges; returns the pool's
+    capacity (size plus overflow; 0 for a pool without a fixed size)."""
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "handle_error", _count_error)
+    event.listen(sync_engine, "do_connect", _connect_counted)
+    # Listening on the engine, not its pool: the listeners follow the pool when dispose()
+    # replaces it, and connections checked out before that still check in to the old one.
+    event.listen(sync_engine, "checkout", lambda *_: DB_POOL_IN_USE.inc())
+    event.listen(sync_engine, "checkin", lambda *_: DB_POOL_IN_USE.dec())
+    # A detached connection leaves the pool for good: it never checks in.
+    event.listen(sync_engine, "detach", lambda *_: DB_POOL_IN_USE.dec())
+    pool = sync_engine.pool
+    capacity = pool.size() + max(pool._max_overflow, 0) if isinstance(pool, QueuePool) else 0
+    DB_POOL_SIZE.inc(capacity)
+    return capacity
+
+
 class Database:
-    """Owns the engine; hands out transactions (writes) and read-only connections."""
+    """Owns the engine; hands out transactions (writes) and read-only connections. Counted in
+    the pool metrics from construction until `dispose()`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._pool_capacity = _watch_pool(engine)
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,3 +141,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        DB_POOL_SIZE.dec(self._pool_capacity)
+        self._pool_capacity = 0  # a second dispose() must not count the pool out twice

@@ -28,6 +28,13 @@ def head_revision() -> str:
     return heads[0]
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships; a database at any other revision was migrated by a newer
+    release."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 

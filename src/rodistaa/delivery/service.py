@@ -61,6 +61,7 @@ from rodistaa.fleet.facts import epoch_ms, operator_names
 from rodistaa.http.services import Services
 from rodistaa.kyc.status import kyc_status
 from rodistaa.notifications.repo import notify
+from rodistaa.ops.metrics import SHIPMENTS_COMPLETED
 from rodistaa.security.envelope import DataKeyDestroyed, decrypt, encrypt
 from rodistaa.shipments import repo as shipments_repo
 from rodistaa.shipments.facts import shipment_names
@@ -311,6 +312,7 @@ class DeliveryService:
                 AuditEntryDraft(attempt.actor.user_id, "shipment.completed", "shipment", completed.id, data),
                 now=now,
             )
+        SHIPMENTS_COMPLETED.inc()  # committed: the claim above makes this once per shipment
         return completed
 
     async def _record_failure(

@@ -5,7 +5,8 @@
   the limit is refused at once; a chunked body is counted as it streams and cut off when it
   passes the limit, so no body larger than the limit is ever held in memory.
 * **HTTPS**: with `FORCE_HTTPS`, a plain-HTTP request gets a 308 to the same URL on https
-  (method and body preserved), except the health probes, which load balancers call over HTTP.
+  (method and body preserved), except the health probes and `/metrics`, which load balancers
+  and Prometheus call over plain HTTP inside the network.
   The scheme is the one `X-Forwarded-Proto` gave when the proxy is trusted (`TRUSTED_PROXIES`,
   applied by Uvicorn's proxy-headers middleware outside this one).
 """
@@ -28,7 +29,8 @@ UPLOAD_PATHS = (
     re.compile(r"^/v1/pod/upload$"),
 )
 TOO_LARGE_MESSAGE = "The request body is too large"
-HEALTH_PATHS = ("/health", "/ready", "/v1/health")
+# Probed and scraped over plain HTTP inside the cluster (`/metrics` has its own token).
+PLAIN_HTTP_PATHS = ("/health", "/ready", "/v1/health", "/metrics")
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -113,7 +115,7 @@ class HttpsRedirectMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("scheme") == "https" or scope["path"] in HEALTH_PATHS:
+        if scope["type"] != "http" or scope.get("scheme") == "https" or scope["path"] in PLAIN_HTTP_PATHS:
             await self.app(scope, receive, send)
             return
         url = URL(scope=scope).replace(scheme="https")

@@ -1,4 +1,6 @@
-"""ASGI middleware: request id (accepted or generated, echoed) and one access line per request."""
+"""ASGI middleware: request id (accepted or generated, echoed), one access line per request and
+the request metrics (`http_requests_total`, `http_request_duration_seconds`) from the same
+measurement, so logs and metrics never disagree about a request."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
 from rodistaa.http.context import set_request_id
+from rodistaa.ops.metrics import observe_request
 
 access_log = structlog.get_logger("rodistaa.access")
 
@@ -68,13 +71,16 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
+            duration_s = time.perf_counter() - started
+            route = route_template(scope)
+            observe_request(scope["method"], route, status_holder["status"], duration_s)
             state = scope.get("state") or {}
             access_log.info(
                 "request",
                 method=scope["method"],
-                route=route_template(scope),
+                route=route,
                 status=status_holder["status"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(duration_s * 1000, 2),
                 user_id=state.get("user_id"),
                 api_key_id=state.get("api_key_id"),
             )

@@ -28,7 +28,13 @@ from rodistaa.core.errors import RateLimited
 
 log = structlog.get_logger("rodistaa.ratelimit")
 
-DEGRADED = Gauge("rate_limit_degraded", "1 while rate limits are counted per instance because Redis failed")
+# livemax: 1 while any live worker is degraded; a dead worker's flag must not stay raised.
+DEGRADED = Gauge(
+    "rate_limit_degraded",
+    "1 while rate limits are counted per instance because Redis failed",
+    multiprocess_mode="livemax",
+)
+REDIS_ERRORS = Counter("redis_errors_total", "Redis operations that failed (rate-limit storage)")
 FALLBACK_HITS = Counter(
     "rate_limit_fallback_hits_total", "Rate-limit hits counted in memory because Redis failed", ["policy"]
 )
@@ -99,6 +105,7 @@ class RateLimiter:
             try:
                 result = await self._hit(self._shared, policy, item, key, cost)
             except Exception as exc:  # any storage failure: fall back, never fail open
+                REDIS_ERRORS.inc()
                 self._mark_shared_down(policy, exc)
             else:
                 self._mark_shared_up()
@@ -146,7 +153,17 @@ class RateLimiter:
             await self._storage.reset()
 
     async def ping(self) -> bool:
-        return True if self._storage is None else bool(await self._storage.check())
+        """Readiness: True without Redis; a failed check counts as a Redis error."""
+        if self._storage is None:
+            return True
+        try:
+            healthy = bool(await self._storage.check())
+        except Exception:
+            REDIS_ERRORS.inc()
+            raise
+        if not healthy:
+            REDIS_ERRORS.inc()
+        return healthy
 
 
 def publish(request: Request, result: LimitResult) -> None:

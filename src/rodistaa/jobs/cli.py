@@ -24,6 +24,8 @@ from rodistaa.fleet.jobs import JobSpec
 from rodistaa.jobs.registry import WorkerConfigError, available_jobs, build_registry
 from rodistaa.jobs.spec import JobSummary
 from rodistaa.ops.logging import configure_logging
+from rodistaa.ops.metrics import serve_worker_metrics
+from rodistaa.ops.telemetry import init_sentry
 from rodistaa.settings import Settings
 
 jobs_app = typer.Typer(help="Background jobs, run once.", no_args_is_help=True)
@@ -80,6 +82,11 @@ def worker() -> None:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, json=settings.log_json, stream=sys.stderr)
+    init_sentry(settings)
+    if settings.worker_metrics_port is not None:  # job metrics for Prometheus (docs/observability.md)
+        serve_worker_metrics(
+            settings.worker_metrics_host, settings.worker_metrics_port, token=settings.metrics_token
+        )
     asyncio.run(_serve_worker(settings))
 
 

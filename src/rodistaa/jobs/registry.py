@@ -23,9 +23,18 @@ Decisions:
   `acs_events_retention_days` (default 180), in batches of 1000 rows, each batch in its own
   transaction with an audit entry counting what it deleted. Nothing reads events that old:
   the rate facts look back one minute, dashboards a month; backtests can only go back as far.
+* `audit-verify` (every 6 hours) recomputes the whole audit chain and checks every checkpoint
+  signature, like `rodistaa audit verify`, and records the result: the
+  `audit_last_verification_ok` gauge and its alert read it, so tampering is noticed within
+  hours without anyone running the command (measured: 9 s for 100,000 entries on 2 cores,
+  docs/runbooks/backup-restore.md). A failed verification is a finding, not a failed job: it
+  is logged as an error and alerted on through the gauge.
 * `idempotency-purge` (hourly) deletes idempotency records past their replay window
   (`IDEMPOTENCY_TTL_HOURS`); requests already ignore expired records, so it only keeps the table
   small (docs/idempotency.md).
+* The retention jobs `gps-retention`, `notifications-retention`, `credentials-retention` and
+  `audit-retention` (daily) are whatever `rodistaa.retention.jobs.JOBS` exports; their periods
+  and what each keeps are in docs/retention.md.
 """
 
 from __future__ import annotations
@@ -38,9 +47,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, select
 
-from rodistaa.acs.audit import AuditEntryDraft, append, maybe_checkpoint
+from rodistaa.acs.audit import AuditEntryDraft, append, maybe_checkpoint, record_verification, verify_chain
+from rodistaa.acs.metrics import refresh_audit_gauges
 from rodistaa.acs.tables import acs_events
 from rodistaa.finalization.jobs import JOBS as FINALIZATION_JOBS
 from rodistaa.fleet.jobs import JOBS as FLEET_JOBS
@@ -48,7 +59,10 @@ from rodistaa.fleet.jobs import JobSpec
 from rodistaa.http.services import Services
 from rodistaa.idempotency.jobs import JOBS as IDEMPOTENCY_JOBS
 from rodistaa.jobs.spec import JobSummary, ServiceJobSpec
+from rodistaa.retention.jobs import JOBS as RETENTION_JOBS
 from rodistaa.tracking.jobs import JOBS as TRACKING_JOBS
+
+log = structlog.get_logger("rodistaa.jobs")
 
 JOB_ACTOR = "system:jobs"
 DAY_S = 24 * 3600.0
@@ -65,8 +79,13 @@ DEFAULT_INTERVALS_S: Mapping[str, float] = MappingProxyType(
         "inspection-due": DAY_S,
         "expiry-notifications": DAY_S,
         "audit-checkpoint": 30.0,
+        "audit-verify": 6 * 3600.0,
         "acs-events-retention": DAY_S,
         "idempotency-purge": 3600.0,
+        "gps-retention": DAY_S,
+        "notifications-retention": DAY_S,
+        "credentials-retention": DAY_S,
+        "audit-retention": DAY_S,
     }
 )
 
@@ -112,6 +131,25 @@ async def audit_checkpoint(services: Services) -> CountSummary:
         now=services.clock.now(),
     )
     return CountSummary("audit-checkpoint", {"signedSeq": checkpoint.seq if checkpoint else None})
+
+
+async def audit_verify(services: Services) -> CountSummary:
+    """Verify the whole chain, record the result and publish it in this process's gauges."""
+    report = await verify_chain(services.db, services.kms, from_seq=1, to_seq=None)
+    await record_verification(services.db, report, now=services.clock.now())
+    await refresh_audit_gauges(services.db)
+    if not report.ok:
+        log.error(
+            "audit_verification_failed",
+            first_bad_seq=report.first_bad_seq,
+            kind=report.kind.value if report.kind else None,
+        )
+    counts: dict[str, object] = {
+        "ok": report.ok,
+        "entries": report.count,
+        "firstBadSeq": report.first_bad_seq,
+    }
+    return CountSummary("audit-verify", counts)
 
 
 def retention_days(settings: Any) -> int:
@@ -171,12 +209,18 @@ def available_jobs() -> dict[str, tuple[str, Callable[[Services], Awaitable[JobS
     found: dict[str, tuple[str, Callable[[Services], Awaitable[JobSummary]], float]] = {}
     for name, spec in FLEET_JOBS.items():
         found[name] = (spec.description, _database_job(spec), DEFAULT_INTERVALS_S[name])
-    for name, service_spec in {**FINALIZATION_JOBS, **TRACKING_JOBS, **IDEMPOTENCY_JOBS}.items():
+    service_jobs = {**FINALIZATION_JOBS, **TRACKING_JOBS, **IDEMPOTENCY_JOBS, **RETENTION_JOBS}
+    for name, service_spec in service_jobs.items():
         found[name] = (service_spec.description, service_spec.run, DEFAULT_INTERVALS_S[name])
     found["audit-checkpoint"] = (
         "Sign an audit checkpoint when enough entries or time have accumulated.",
         audit_checkpoint,
         DEFAULT_INTERVALS_S["audit-checkpoint"],
+    )
+    found["audit-verify"] = (
+        "Verify the whole audit chain and its checkpoint signatures; record the result.",
+        audit_verify,
+        DEFAULT_INTERVALS_S["audit-verify"],
     )
     found["acs-events-retention"] = (
         "Delete evaluated ACS events older than the retention age (not the audit log).",

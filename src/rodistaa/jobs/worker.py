@@ -18,6 +18,9 @@ Decisions:
   (each is idempotent).
 * Time is the service clock's (`services.clock`), as everywhere else: instances must agree on
   the time to a fraction of the shortest interval (NTP does).
+* Metrics: every run this worker executes counts in `job_runs_total{job,outcome}` and a success
+  sets `job_last_success_timestamp_seconds{job}` to the run's start. Both outcomes of every
+  selected job exist at zero from the start, so the first failure is visible to increase().
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import structlog
 from rodistaa.http.services import Services
 from rodistaa.jobs.leadership import FAILED, SUCCEEDED, claim_run, default_runner, finish_run, leadership
 from rodistaa.jobs.registry import PeriodicJob, build_registry
+from rodistaa.ops.metrics import JOB_LAST_SUCCESS, JOB_RUNS, declare_jobs
 
 log = structlog.get_logger("rodistaa.worker")
 
@@ -52,6 +56,7 @@ async def run_worker_forever(
     `jobs` defaults to the registry built from `services.settings` (tests pass their own)."""
     selected = list(jobs) if jobs is not None else build_registry(services.settings)
     name = runner or default_runner()
+    declare_jobs(job.name for job in selected)
     log.info("worker_started", runner=name, jobs={job.name: job.interval_s for job in selected})
     tasks = [asyncio.create_task(_job_loop(services, job, stop_event, name)) for job in selected]
     try:
@@ -89,6 +94,7 @@ async def run_if_due(services: Services, job: PeriodicJob, *, runner: str) -> fl
         claim = await claim_run(services.db, job.name, interval=interval, now=now, runner=runner)
         if claim.started_at is not None:
             status, summary = await _run(services, job)
+            _count_run(job.name, status, claim.started_at.timestamp())
             await finish_run(
                 services.db,
                 job.name,
@@ -100,6 +106,13 @@ async def run_if_due(services: Services, job: PeriodicJob, *, runner: str) -> fl
             )
     wait = (claim.next_due_at - services.clock.now()).total_seconds()
     return max(MIN_SLEEP_S, min(wait, MAX_SLEEP_S))
+
+
+def _count_run(job: str, status: str, started_at_s: float) -> None:
+    outcome = "succeeded" if status == SUCCEEDED else "failed"
+    JOB_RUNS.labels(job, outcome).inc()
+    if status == SUCCEEDED:
+        JOB_LAST_SUCCESS.labels(job).set(started_at_s)
 
 
 async def _run(services: Services, job: PeriodicJob) -> tuple[str, dict[str, object]]:

@@ -1,5 +1,7 @@
 """Liveness, readiness and version. Liveness touches nothing; readiness checks the database,
-the migration head and Redis (when configured) and says which check failed."""
+the migration state (at this release's head, or ahead of it during a rollout; behind is not
+ready) and reports Redis (when configured) without failing on it: the service runs without
+Redis, in degraded rate-limit mode (docs/http-edge.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from rodistaa import __version__
-from rodistaa.db.migrate import head_revision
+from rodistaa.db.migrate import head_revision, known_revisions
 from rodistaa.http.errors import documented_error
 from rodistaa.http.responses import JsonResponse
 from rodistaa.http.services import Services, get_services
@@ -81,9 +83,13 @@ async def _check_database(services: Services) -> tuple[bool, str]:
     except Exception as exc:
         return False, f"database unreachable ({type(exc).__name__})"
     head = head_revision()
-    if current != head:
-        return False, f"migrations not at head (current {current}, head {head})"
-    return True, "ok"
+    if current == head:
+        return True, "ok"
+    if current not in known_revisions():
+        # A rollout migrates first and then replaces the pods: until then this older code serves
+        # a newer schema, which every migration keeps compatible for one release.
+        return True, f"database is ahead of this release (current {current}, head {head})"
+    return False, f"migrations not at head (current {current}, head {head})"
 
 
 async def _check_redis(services: Services) -> tuple[bool, str]:
@@ -104,8 +110,11 @@ async def ready(services: ServicesDep) -> JsonResponse:
     checks["database"] = {"ok": ok, "detail": detail}
     if services.settings.redis_url:
         ok, detail = await _check_redis(services)
-        checks["redis"] = {"ok": ok, "detail": detail}
-    ready_now = all(check["ok"] for check in checks.values())
+        # Reported, never blocking: without Redis the rate limits count per instance (degraded,
+        # not open) and nothing durable lives there, so pulling every Pod out of the Service
+        # would turn a Redis outage into a full outage.
+        checks["redis"] = {"ok": ok, "detail": detail if ok else f"{detail}; rate limits per instance"}
+    ready_now = checks["database"]["ok"]
     body = {"status": "ready" if ready_now else "unavailable", "checks": checks}
     if not ready_now:
         failed = ", ".join(name for name, check in checks.items() if not check["ok"])

@@ -32,6 +32,10 @@ the subscription is DISABLED (reason recorded, audited as `webhook.disabled`, it
 admin notified); its PENDING deliveries stay PENDING and go out after a manual re-enable. A
 single delivery is given up (FAILED) after `MAX_ATTEMPTS` attempts: an event the receiver
 keeps refusing while it accepts others must not be retried forever.
+
+Each recorded attempt counts once in `webhook_deliveries_total{outcome}` after its transaction
+commits: `delivered`, `failed` (retried later) or `given_up` (it was the last attempt). An
+attempt whose claim was lost meanwhile is discarded (its delivery is due again) and not counted.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from rodistaa.core.roles import Role
 from rodistaa.http.services import Services
 from rodistaa.ledger.webhook import signature_header
 from rodistaa.notifications.repo import notify
+from rodistaa.ops.metrics import WEBHOOK_DELIVERIES
 from rodistaa.security.envelope import DecryptionFailed
 from rodistaa.security.kms import KmsError
 from rodistaa.webhooks import repo, vault
@@ -270,35 +275,68 @@ async def _record(
     now = services.clock.now()
     async with services.db.transaction() as conn:
         if outcome.delivered:
-            if not await repo.record_success(conn, claim, status_code=outcome.status_code or 200, now=now):
-                result.lost_claims += 1
-                return
-            await repo.reset_failure_streak(conn, subscription.id, now=now)
-            result.delivered += 1
-            return
-        give_up = claim.attempts + 1 >= MAX_ATTEMPTS
-        recorded = await repo.record_failure(
-            conn,
-            claim,
-            status_code=outcome.status_code,
-            error=outcome.error or "failed",
-            next_attempt_at=now + backoff(claim.attempts + 1),
-            give_up=give_up,
-            now=now,
-        )
-        if not recorded:
-            result.lost_claims += 1
-            return
-        result.failed_attempts += 1
-        result.given_up += int(give_up)
-        streak = await repo.add_failure(conn, subscription.id, now=now)
-        disable = streak is not None and streak >= MAX_CONSECUTIVE_FAILURES
-        if disable and await _disable(conn, subscription, streak or 0, outcome, now=now):
-            result.subscriptions_disabled += 1
+            counted = await _record_success(conn, claim, subscription, outcome, result, now=now)
+        else:
+            counted = await _record_failure(conn, claim, subscription, outcome, result, now=now)
+    if counted is None:  # the claim was lost: another worker owns this delivery now
+        return
+    # After the commit: an attempt whose record was rolled back is not counted.
+    WEBHOOK_DELIVERIES.labels(counted).inc()
     if outcome.error:
         log.info(
             "webhook_attempt_failed", webhook_id=subscription.id, delivery_id=claim.id, error=outcome.error
         )
+
+
+async def _record_success(
+    conn: AsyncConnection,
+    claim: ClaimedDelivery,
+    subscription: Subscription,
+    outcome: Outcome,
+    result: DeliveryRunResult,
+    *,
+    now: datetime,
+) -> str | None:
+    """`delivered`, or None when the claim no longer holds."""
+    if not await repo.record_success(conn, claim, status_code=outcome.status_code or 200, now=now):
+        result.lost_claims += 1
+        return None
+    await repo.reset_failure_streak(conn, subscription.id, now=now)
+    result.delivered += 1
+    return "delivered"
+
+
+async def _record_failure(
+    conn: AsyncConnection,
+    claim: ClaimedDelivery,
+    subscription: Subscription,
+    outcome: Outcome,
+    result: DeliveryRunResult,
+    *,
+    now: datetime,
+) -> str | None:
+    """`failed` (retried later) or `given_up` (that was the last attempt), or None when the
+    claim no longer holds. Disables the subscription at MAX_CONSECUTIVE_FAILURES."""
+    give_up = claim.attempts + 1 >= MAX_ATTEMPTS
+    recorded = await repo.record_failure(
+        conn,
+        claim,
+        status_code=outcome.status_code,
+        error=outcome.error or "failed",
+        next_attempt_at=now + backoff(claim.attempts + 1),
+        give_up=give_up,
+        now=now,
+    )
+    if not recorded:
+        result.lost_claims += 1
+        return None
+    result.failed_attempts += 1
+    result.given_up += int(give_up)
+    streak = await repo.add_failure(conn, subscription.id, now=now)
+    disable = streak is not None and streak >= MAX_CONSECUTIVE_FAILURES
+    if disable and await _disable(conn, subscription, streak or 0, outcome, now=now):
+        result.subscriptions_disabled += 1
+    return "given_up" if give_up else "failed"
 
 
 async def _disable(

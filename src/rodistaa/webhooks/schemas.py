@@ -85,7 +85,7 @@ class WebhookOut(BaseModel):
 class WebhookCreated(WebhookOut):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{**_WEBHOOK_EXAMPLE, "secret": "Xq3v9LmT0bR7kP2sW8nF4hJ6cY1dG5aZ0eK3uM9pQ7w"}]  # nosec B105 - an OpenAPI example, not a credential
+            "examples": [{**_WEBHOOK_EXAMPLE, "secret": "Xq3v9LmT0bR7kP2sW8nF4hJ6cY1dG5aZ0eK3uM9pQ7w"}]  # nosec B105 # an OpenAPI example value
         }
     )
 
