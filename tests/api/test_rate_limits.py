@@ -112,3 +112,30 @@ class TestDefaultPerUser:
         response = await harness.client.get("/v1/users/me", headers=other.headers)
         assert response.status_code == 200
         assert response.headers["X-RateLimit-Limit"] == "60"
+
+    async def test_an_idempotent_request_is_charged_once(
+        self, harness: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The idempotency middleware and the route both need the caller: the session is looked
+        up once and the default budget charged once per request, replays included."""
+        session = await sign_up(harness, next_mobile(), role=Role.SHIPPER)
+        lookups = 0
+        authenticate = harness.app.state.services.auth.authenticate
+
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal lookups
+            lookups += 1
+            return await authenticate(*args, **kwargs)
+
+        monkeypatch.setattr(harness.app.state.services.auth, "authenticate", counting)
+        before = await harness.client.get("/v1/users/me", headers=session.headers)
+        start = int(before.headers["X-RateLimit-Remaining"])
+        headers = {**session.headers, "Idempotency-Key": "read-once-0001"}
+        remaining = []
+        for _ in range(2):  # the first runs the route, the second is replayed
+            response = await harness.client.post("/v1/notifications/NTF-unknown/read", headers=headers)
+            assert response.status_code == 404
+            remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+        assert remaining == [start - 1, start - 2]
+        assert response.headers["Idempotent-Replayed"] == "true"
+        assert lookups == 3

@@ -20,8 +20,6 @@ from prometheus_client import REGISTRY
 from rodistaa.ops.logging import configure_logging
 from tests.conftest import make_settings, running_app
 
-pytestmark = pytest.mark.xdist_group("redis")
-
 PHONE_LIMIT = "3/hour"
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from sqlalchemy import ColumnElement, Numeric, Select, cast, delete, func, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -69,7 +69,16 @@ class Capped(Generic[T]):
 
 
 @dataclass(frozen=True)
-class UserRow:
+class _Row:
+    """A record read whole from one row: every field is the column of the same name."""
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Self:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class UserRow(_Row):
     id: str
     mobile: str
     name: str
@@ -81,37 +90,25 @@ class UserRow:
     updated_at: datetime
     erased_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: RowMapping) -> UserRow:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
 
 @dataclass(frozen=True)
-class SessionRow:
+class SessionRow(_Row):
     id: str
     device_id: str | None
     created_at: datetime
     revoked_at: datetime | None
     revoked_reason: str | None
 
-    @classmethod
-    def from_row(cls, row: RowMapping) -> SessionRow:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
 
 @dataclass(frozen=True)
-class DeviceRow:
+class DeviceRow(_Row):
     device_id: str
     first_seen_at: datetime
     last_seen_at: datetime
 
-    @classmethod
-    def from_row(cls, row: RowMapping) -> DeviceRow:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
 
 @dataclass(frozen=True)
-class DriverLicenceRow:
+class DriverLicenceRow(_Row):
     """The driver's own record, with the licence still encrypted under their data key."""
 
     user_id: str
@@ -120,10 +117,6 @@ class DriverLicenceRow:
     licence_masked: str
     licence_expiry: date
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> DriverLicenceRow:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

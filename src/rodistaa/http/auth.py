@@ -24,7 +24,7 @@ from rodistaa.apikeys.service import ApiKeyService
 from rodistaa.core.actor import Actor
 from rodistaa.core.errors import Forbidden, NotFound, Unauthorized
 from rodistaa.core.roles import Role
-from rodistaa.http.ratelimit import limit_caller
+from rodistaa.http.ratelimit import limit_request
 from rodistaa.http.services import Services, get_services
 
 
@@ -36,13 +36,43 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def _credentials(request: Request) -> tuple[str | None, str | None, str | None]:
+    return (
+        request.headers.get("authorization"),
+        request.headers.get("x-api-key"),
+        request.headers.get("x-device-id"),
+    )
+
+
+def _already_authenticated(request: Request) -> Actor | None:
+    """The actor this request's credentials were already resolved to (the idempotency
+    middleware authenticates before the route does). Bound to the credential headers, so a
+    per-request state shared by mistake can never hand one caller's identity to another."""
+    cached: tuple[tuple[str | None, ...], Actor] | None = getattr(request.state, "authenticated", None)
+    if cached is not None and cached[0] == _credentials(request):
+        return cached[1]
+    return None
+
+
+async def _authenticated(request: Request, actor: Actor) -> Actor:
+    """Remember the actor for the rest of the request and charge its default budget, once."""
+    request.state.authenticated = (_credentials(request), actor)
+    request.state.user_id = actor.user_id  # read by the access log
+    request.state.api_key_id = actor.api_key_id
+    # A partner key has a budget of its own, apart from its owner's own use of the app.
+    caller = f"apikey:{actor.api_key_id}" if actor.api_key_id else f"user:{actor.user_id}"
+    await limit_request(request, [("default", caller)])
+    return actor
+
+
 async def authenticate_session(request: Request, services: Services) -> Actor:
     """The signed-in user behind the request's bearer token (401 without a valid one)."""
+    cached = _already_authenticated(request)
+    if cached is not None and cached.api_key_id is None:
+        return cached
     device_header = request.headers.get("x-device-id")
     actor = await services.auth.authenticate(bearer_token(request), device_header=device_header)
-    request.state.user_id = actor.user_id  # read by the access log
-    await limit_caller(request, f"user:{actor.user_id}")
-    return actor
+    return await _authenticated(request, actor)
 
 
 async def current_actor(
@@ -72,12 +102,10 @@ async def authenticate_any(request: Request, services: Services) -> Actor:
     api_key = request.headers.get("x-api-key")
     if "authorization" in request.headers or not api_key:
         return await authenticate_session(request, services)
-    actor = await ApiKeyService(services).authenticate(api_key)
-    request.state.user_id = actor.user_id  # read by the access log
-    request.state.api_key_id = actor.api_key_id
-    # A partner key has a budget of its own, apart from its owner's own use of the app.
-    await limit_caller(request, f"apikey:{actor.api_key_id}")
-    return actor
+    cached = _already_authenticated(request)
+    if cached is not None:
+        return cached
+    return await _authenticated(request, await ApiKeyService(services).authenticate(api_key))
 
 
 def require_access(scope: Scope, *, roles: Iterable[Role]) -> Callable[..., Awaitable[Actor]]:

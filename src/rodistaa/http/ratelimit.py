@@ -204,11 +204,3 @@ async def limit_request(request: Request, checks: Sequence[tuple[str, str]], *, 
     limiter: RateLimiter = request.app.state.services.limiter
     publish(request, await limiter.enforce(checks, cost=cost))
 
-
-async def limit_caller(request: Request, caller: str) -> None:
-    """The default budget of every authenticated request, counted once per request however
-    often the request is authenticated (the idempotency middleware and the route both do)."""
-    if getattr(request.state, "caller_counted", False):
-        return
-    request.state.caller_counted = True
-    await limit_request(request, [("default", caller)])
