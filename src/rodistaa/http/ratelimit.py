@@ -203,4 +203,3 @@ async def limit_request(request: Request, checks: Sequence[tuple[str, str]], *, 
     and publish the most constrained budget in the response headers."""
     limiter: RateLimiter = request.app.state.services.limiter
     publish(request, await limiter.enforce(checks, cost=cost))
-
