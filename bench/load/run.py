@@ -1,0 +1,398 @@
+"""`make loadtest` and `make loadtest-smoke`: the freight day against a production-configured server
+on loopback, unattended, ending by itself.
+
+1. A fresh PostgreSQL database and a Redis key prefix of its own; production settings with
+   secrets generated for this run; migrations; the population seeded (`seed.py`).
+2. `rodistaa serve` with this machine's worker count, and `rodistaa worker` beside it.
+3. The freight day (`locustfile.FreightDay`) at rising multiples of the seed's peak, each held
+   for a fixed time after a warm-up, until one misses p95 < 200 ms, error rate < 0.1 % or 95 % of
+   its target rate.
+4. Throughput: bookings back to back against the service, then the ceiling app (bench/ceiling)
+   with the same server and database, alone on the machine.
+5. The report: docs/performance.md (or --report), from `report_template.md`, and every run's
+   JSON and Markdown summary under var/load/<time>/.
+
+Smoke (`--smoke`): 1x for a short time, no ceiling, no report; it fails on any server error or
+on a missed target. PostgreSQL and Redis must be running (.ci/run starts them); LOAD_PG_URL and
+LOAD_REDIS_URL point elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import asyncpg
+import redis
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+import model  # noqa: E402
+import report  # noqa: E402
+
+PG_URL = os.environ.get("LOAD_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/13")
+API_PORT, CEILING_PORT = 8100, 8200
+P95_TARGET_MS, ERROR_RATE_TARGET, RATE_SHARE_TARGET = 200, 0.001, 0.95
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the SMS provider's stand-in -----------------------------------------------------------
+
+
+class SmsSink(ThreadingHTTPServer):
+    """Receives the server's SMS requests (`OTP_SENDER=http`) and lets the load generator read
+    the last code per phone, as the driver reads the SMS."""
+
+    codes: dict[str, str]
+
+
+class _SmsHandler(BaseHTTPRequestHandler):
+    server: SmsSink
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        match = re.search(r"\b(\d{6})\b", body["message"])
+        if match:
+            self.server.codes[body["to"]] = match.group(1)
+        self._reply(200 if match else 400, {})
+
+    def do_GET(self) -> None:
+        code = self.server.codes.get(unquote(self.path.removeprefix("/codes/")))
+        self._reply(200 if code else 404, {"code": code} if code else {})
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_: Any) -> None:
+        """Quiet: the codes are secrets even here."""
+
+
+@contextmanager
+def sms_sink() -> Iterator[str]:
+    server = SmsSink(("127.0.0.1", 0), _SmsHandler)
+    server.codes = {}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+# --- database, settings, processes -----------------------------------------------------------
+
+
+async def _recreate_database(name: str) -> str:
+    conn = await asyncpg.connect(f"{PG_URL}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+async def _drop_database(name: str) -> None:
+    conn = await asyncpg.connect(f"{PG_URL}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def server_environment(database: str, sms_url: str, out: Path, prefix: str) -> dict[str, str]:
+    """Production settings, as a deployment on this machine would have them, with secrets made for
+    this run. TRUSTED_PROXIES names loopback, where the load generator stands in for the load
+    balancer that sets X-Forwarded-For."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "TEST_"))}
+    env.update(
+        ENV="production",
+        DATABASE_URL=f"{PG_URL.replace('postgresql://', 'postgresql+asyncpg://')}/{database}",
+        REDIS_URL=REDIS_URL,
+        REDIS_KEY_PREFIX=prefix,
+        JWT_KEYS=f"load1:{secrets.token_urlsafe(48)}",
+        JWT_ACTIVE_KID="load1",
+        HMAC_KEY=secrets.token_urlsafe(48),
+        LOCAL_KMS_KEY_ID="load-kms",
+        LOCAL_KMS_KEYS=f"1:{key}",
+        PAYMENT_WEBHOOK_SECRET=secrets.token_urlsafe(48),
+        OTP_SENDER="http",
+        OTP_HTTP_URL=sms_url,
+        OTP_DEV_ECHO="false",
+        TRUSTED_PROXIES="127.0.0.1/32",
+        STORAGE_LOCAL_DIR=str(out / "storage"),
+        BACKUP_DIR=str(out / "backups"),
+        API_BASE_URL=f"http://127.0.0.1:{API_PORT}",
+        LOG_LEVEL="WARNING",
+        WORKER_IN_PROCESS="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def venv_bin(name: str) -> str:
+    return str(ROOT / ".venv" / "bin" / name)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log_path: Path, health: str | None) -> Iterator[None]:
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            if health:
+                wait_healthy(health, process)
+            yield
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def locust(
+    user_class: str,
+    *,
+    users: int,
+    seconds: float,
+    host: str,
+    env: dict[str, str],
+    summary_prefix: Path,
+    warmup: float = 0,
+) -> dict[str, Any]:
+    """One headless locust run; its summary."""
+    locust_bin = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
+    command = [
+        locust_bin, "-f", str(HERE / "locustfile.py"), user_class, "--headless",
+        "-u", str(users), "-r", str(users), "-t", f"{math.ceil(seconds)}s", "--stop-timeout", "5",
+        "--host", host, "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    run_env = dict(env, LOAD_SUMMARY=str(summary_prefix), LOAD_WARMUP=str(warmup))
+    log_path = summary_prefix.with_suffix(".log")
+    with log_path.open("wb") as output:
+        subprocess.run(command, env=run_env, stdout=output, stderr=subprocess.STDOUT, check=False, cwd=ROOT)
+    summary_file = summary_prefix.with_suffix(".json")
+    if not summary_file.exists():
+        raise SystemExit(f"locust wrote no summary; see {log_path}")
+    return dict(json.loads(summary_file.read_text()))
+
+
+def users_for(multiple: float, load_seconds: float) -> int:
+    """Users needed for `multiple` x the peak: each plays one load per `load_seconds`."""
+    return max(1, math.ceil(multiple * model.peak_loads_per_second() * load_seconds))
+
+
+def judge(result: dict[str, Any], target_rate: float) -> list[str]:
+    """What a step missed; empty when it held."""
+    misses = []
+    if result["p95"] >= P95_TARGET_MS:
+        misses.append(f"p95 {result['p95']:.0f} ms >= {P95_TARGET_MS} ms")
+    if result["errorRate"] >= ERROR_RATE_TARGET:
+        misses.append(f"error rate {result['errorRate']:.3%} >= {ERROR_RATE_TARGET:.1%}")
+    if result["rate"] < RATE_SHARE_TARGET * target_rate:
+        misses.append(f"achieved {result['rate']:.1f} req/s < 95 % of {target_rate:.1f}")
+    if result["serverErrorsWholeRun"]:
+        misses.append(f"{result['serverErrorsWholeRun']} server errors")
+    return misses
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = found.group(1).strip() if found else cpu
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        found = re.search(r"MemTotal:\s*(\d+) kB", meminfo.read_text())
+        memory = f"{int(found.group(1)) / 1024 / 1024:.1f} GiB" if found else memory
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "redis": redis.Redis.from_url(REDIS_URL).info("server").get("redis_version", "?"),
+        "commit": commit.stdout.strip() or "unknown",
+    }
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="1x for a short time; fail on any server error")
+    parser.add_argument("--multiples", default="1,2,3,5,7,10,14,20", help="peak multiples to try, rising")
+    parser.add_argument("--load-seconds", type=float, default=60, help="how long one load's requests take")
+    parser.add_argument("--step-seconds", type=float, default=60, help="measured time per multiple")
+    parser.add_argument("--burst-seconds", type=float, default=20, help="booking and ceiling burst length")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args()
+    if args.smoke:
+        args.multiples, args.load_seconds, args.step_seconds = "1", 20, 25
+
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = ROOT / "var" / "load" / (f"smoke-{stamp}" if args.smoke else stamp)
+    out.mkdir(parents=True, exist_ok=True)
+    multiples = [float(m) for m in args.multiples.split(",")]
+    database = f"rodistaa_load_{secrets.token_hex(4)}"
+    prefix = f"load-{secrets.token_hex(4)}"
+    postgres_version = asyncio.run(_recreate_database(database))
+    log(f"database {database}, output {out.relative_to(ROOT)}")
+    try:
+        with sms_sink() as sms_url:
+            env = server_environment(database, sms_url, out, prefix)
+            subprocess.run(
+                [venv_bin("rodistaa"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
+            )
+            most_users = users_for(max(multiples), args.load_seconds)
+            operators = max(8, math.ceil(most_users * 1.15 / 8))
+            shippers = 40 if args.smoke else 400
+            log(f"seeding {shippers} shippers, {operators} operators with 8 drivers and trucks each")
+            population = out / "population.json"
+            seed_started = time.monotonic()
+            subprocess.run(
+                [venv_bin("python"), str(HERE / "seed.py"), "--out", str(population),
+                 "--shippers", str(shippers), "--operators", str(operators), "--drivers-per-operator", "8"],
+                env=env, check=True, cwd=ROOT,
+            )  # fmt: skip
+            seed_s = time.monotonic() - seed_started
+            load_env = dict(
+                env,
+                LOAD_POPULATION=str(population),
+                LOAD_SMS_SINK=sms_url,
+                LOAD_SECONDS=str(args.load_seconds),
+            )
+            api = f"http://127.0.0.1:{API_PORT}"
+            serve = [venv_bin("rodistaa"), "serve", "--port", str(API_PORT), "--workers", str(args.workers)]
+            steps: list[dict[str, Any]] = []
+            with (
+                running(serve, env, out / "server.log", f"{api}/health"),
+                running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None),
+            ):
+                for multiple in multiples:
+                    users = users_for(multiple, args.load_seconds)
+                    target = multiple * model.peak_rate()
+                    log(f"{multiple:g}x peak: {users} users, target {target:.1f} req/s")
+                    result = locust(
+                        "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds, host=api,
+                        env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=args.load_seconds,
+                    )  # fmt: skip
+                    misses = judge(result, target)
+                    steps.append(
+                        {
+                            "multiple": multiple,
+                            "users": users,
+                            "target": target,
+                            "result": result,
+                            "misses": misses,
+                        }
+                    )
+                    log(f"  {result['rate']:.1f} req/s, p95 {result['p95']:.0f} ms, errors {result['errorRate']:.3%}"
+                        + (f"; missed: {'; '.join(misses)}" if misses else ""))  # fmt: skip
+                    if misses:
+                        break
+                bookings = None
+                if not args.smoke:
+                    log("bookings back to back")
+                    bookings = locust("BookingBurst", users=32, seconds=args.burst_seconds, host=api,
+                                      env=load_env, summary_prefix=out / "burst-bookings", warmup=3)  # fmt: skip
+            ceiling = None
+            if not args.smoke:
+                log("the ceiling app, alone")
+                ceiling_env = dict(env, CEILING_DATABASE_URL=env["DATABASE_URL"])
+                serve_ceiling = [
+                    venv_bin("python"), "-m", "uvicorn", "bench.ceiling.app:create_app", "--factory",
+                    "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools",
+                    "--no-access-log", "--port", str(CEILING_PORT), "--log-level", "warning",
+                ]  # fmt: skip
+                ceiling_url = f"http://127.0.0.1:{CEILING_PORT}"
+                with running(serve_ceiling, ceiling_env, out / "ceiling.log", f"{ceiling_url}/health"):
+                    ceiling = locust("CeilingBurst", users=32, seconds=args.burst_seconds, host=ceiling_url,
+                                     env=load_env, summary_prefix=out / "burst-ceiling", warmup=3)  # fmt: skip
+    finally:
+        asyncio.run(_drop_database(database))
+        redis.Redis.from_url(REDIS_URL).delete(
+            *(redis.Redis.from_url(REDIS_URL).keys(f"{prefix}*") or [b"-"])
+        )
+        shutil.rmtree(out / "storage", ignore_errors=True)
+
+    results = {
+        "smoke": args.smoke,
+        "loadSeconds": args.load_seconds,
+        "stepSeconds": args.step_seconds,
+        "workers": args.workers,
+        "seedSeconds": round(seed_s, 1),
+        "totalSeconds": round(time.monotonic() - started, 1),
+        "machine": dict(machine(), postgresql=postgres_version),
+        "steps": steps,
+        "bookingBurst": bookings,
+        "ceilingBurst": ceiling,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    passed = [step for step in steps if not step["misses"]]
+    if args.smoke:
+        log(f"smoke done in {results['totalSeconds']} s; summary in {out.relative_to(ROOT)}")
+        if not passed:
+            raise SystemExit(f"smoke failed: {'; '.join(steps[0]['misses'])}")
+        return
+    args.report.write_text(report.render(results))
+    log(f"done in {results['totalSeconds']} s; report {args.report}")
+
+
+if __name__ == "__main__":
+    main()
