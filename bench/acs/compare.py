@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        run = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)  # noqa: S607
+        run = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
         node = run.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         node = "unknown"

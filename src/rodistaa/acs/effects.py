@@ -9,7 +9,7 @@ insert that a primary key makes unique, and only the claimant applies the effect
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,30 +61,38 @@ def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
-async def record_decision(
+async def record_decisions(
     conn: AsyncConnection,
-    event: AcsEvent,
-    context: Mapping[str, Any],
-    facts: Mapping[str, Any],
-    decision: Decision,
-) -> bool:
-    """Store the evaluated event once (a retried evaluation of the same event id is ignored)."""
-    stmt = _insert(conn)(acs_events).values(
-        event_id=event.id,
-        event_type=event.type,
-        at=event.at,
-        actor_id=event.ctx.get("userId"),
-        event=_json(event.as_context()),
-        context=_json({k: v for k, v in context.items() if k != "event"}),
-        facts=_json(dict(facts)),
-        outcome=decision.outcome.value,
-        code=decision.code,
-        rule_id=decision.rule_id,
-        matched=_json([m.rule_id for m in decision.matched]),
-        revision=decision.revision,
+    decided: Sequence[tuple[AcsEvent, Mapping[str, Any], Mapping[str, Any], Decision]],
+) -> set[str]:
+    """Store each evaluated event once, all in one statement; returns the ids stored now (an
+    event id evaluated before is ignored: its effects exist already)."""
+    if not decided:
+        return set()
+    rows = [
+        {
+            "event_id": event.id,
+            "event_type": event.type,
+            "at": event.at,
+            "actor_id": event.ctx.get("userId"),
+            "event": _json(event.as_context()),
+            "context": _json({k: v for k, v in context.items() if k != "event"}),
+            "facts": _json(dict(facts)),
+            "outcome": decision.outcome.value,
+            "code": decision.code,
+            "rule_id": decision.rule_id,
+            "matched": _json([m.rule_id for m in decision.matched]),
+            "revision": decision.revision,
+        }
+        for event, context, facts, decision in decided
+    ]
+    stmt = (
+        _insert(conn)(acs_events)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[acs_events.c.event_id])
+        .returning(acs_events.c.event_id)
     )
-    result = await conn.execute(stmt.on_conflict_do_nothing(index_elements=[acs_events.c.event_id]))
-    return result.rowcount == 1
+    return set((await conn.execute(stmt)).scalars())
 
 
 async def apply_effects(

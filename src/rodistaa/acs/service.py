@@ -12,7 +12,7 @@ recorded, logged and counted.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +59,16 @@ class NoBundleAvailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """A decision with what it was made from, as `AcsService.record` persists it."""
+
+    event: AcsEvent
+    context: Mapping[str, Any]
+    facts: Mapping[str, Any]
+    decision: Decision
+
+
+@dataclass(frozen=True)
 class ReloadResult:
     ok: bool
     revision: str | None
@@ -102,6 +112,14 @@ class AcsService:
         """Decide, then persist the decision and its effects in their own transaction.
 
         The caller obeys the decision (see `enforce`); persistence happens whatever it is."""
+        evaluation = await self.decide(event, provider)
+        async with self._db.transaction() as conn:
+            await self.record(conn, [evaluation])
+        return evaluation.decision
+
+    async def decide(self, event: AcsEvent, provider: FactProvider) -> Evaluation:
+        """The decision on `event`, not persisted yet: `record` it (a caller deciding several
+        events in a row records them together, in one transaction)."""
         bundle = self.bundle  # one snapshot for the whole evaluation
         names = await provider.context(event)
         context = build_context(event, names, self._system_config)
@@ -112,8 +130,7 @@ class AcsService:
         decision = decide(bundle, event, context, facts=facts, now_ms=now_ms)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
         self._count(bundle, event, decision)
-        await self._persist(event, context, facts, decision)
-        return decision
+        return Evaluation(event, context, facts, decision)
 
     async def enforce(self, event: AcsEvent, provider: FactProvider) -> Decision:
         """Evaluate and raise PolicyRejected unless the decision allows the request."""
@@ -122,19 +139,33 @@ class AcsService:
             raise PolicyRejected(decision)
         return decision
 
-    async def _persist(
-        self, event: AcsEvent, context: Mapping[str, Any], facts: Mapping[str, Any], decision: Decision
-    ) -> None:
+    async def record(self, conn: AsyncConnection, evaluations: Sequence[Evaluation]) -> None:
+        """Persist decisions in the caller's transaction (ACS's own: never a business
+        transaction that may roll back): the evaluated events, in one statement, then the
+        effects of the events recorded for the first time (a re-evaluated event id has its
+        effects already), then their audit entries, last, so the audit chain's head lock is
+        held only until the commit."""
         now = self._clock.now()
-        async with self._db.transaction() as conn:
-            if not await effects.record_decision(conn, event, context, facts, decision):
-                return  # this event was evaluated before: its effects exist already
-            problems = await effects.apply_effects(conn, event, context, decision, now=now)
-            await effects.append_rule_audits(conn, event, decision, now=now)
-        for problem in problems:
-            log.warning("acs_effect_skipped", event_id=event.id, problem=problem)
-        for error in decision.errors:
-            log.warning("acs_rule_errored", event_id=event.id, rule_id=error.rule_id, error=error.message)
+        new_ids = await effects.record_decisions(
+            conn, [(e.event, e.context, e.facts, e.decision) for e in evaluations]
+        )
+        fresh = [e for e in evaluations if e.event.id in new_ids]
+        for evaluation in fresh:
+            problems = await effects.apply_effects(
+                conn, evaluation.event, evaluation.context, evaluation.decision, now=now
+            )
+            for problem in problems:
+                log.warning("acs_effect_skipped", event_id=evaluation.event.id, problem=problem)
+        for evaluation in fresh:
+            await effects.append_rule_audits(conn, evaluation.event, evaluation.decision, now=now)
+        for evaluation in fresh:
+            for error in evaluation.decision.errors:
+                log.warning(
+                    "acs_rule_errored",
+                    event_id=evaluation.event.id,
+                    rule_id=error.rule_id,
+                    error=error.message,
+                )
 
     @staticmethod
     def _count(bundle: Bundle, event: AcsEvent, decision: Decision) -> None:

@@ -8,6 +8,15 @@ Metrics (docs/observability.md): a `Database` counts its pool's capacity into `d
 while it lives and every checked-out connection into `db_pool_connections_in_use`, from pool
 events, so the gauges are right in multiprocess mode too (a scrape cannot read another worker's
 pool). Failed connects are counted in `do_connect`, failed statements in `handle_error`.
+
+Round trips (docs/performance.md): on asyncpg every statement, BEGIN and COMMIT is one network
+round trip, so the helpers below avoid the ones that buy nothing. A pooled connection is checked
+for liveness at checkout with one `SELECT 1` (`ping_on_checkout`) instead of SQLAlchemy's
+`pool_pre_ping`, which on asyncpg wraps its `;` in BEGIN ... ROLLBACK (three round trips per
+checkout, several checkouts per request). The guarantee is the same: a connection the server
+dropped (restart, failover, `pg_terminate_backend`) is replaced before any statement of the
+request uses it, so the request does not fail. Read-only units of work run in autocommit on
+PostgreSQL (`Database.read`).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
@@ -32,13 +41,22 @@ def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int =
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(database_url)
-    return create_async_engine(
-        database_url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
-        pool_recycle=1800,
+    engine = create_async_engine(
+        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
     )
+    event.listen(engine.sync_engine, "checkout", ping_on_checkout)
+    return engine
+
+
+def ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Check a pooled asyncpg connection with one `SELECT 1` (simple query protocol: one round trip,
+    no transaction). A connection that fails it is discarded and the pool hands out another
+    (`DisconnectionError` makes it reconnect, up to three attempts), as `pool_pre_ping` would;
+    a database that cannot be reached fails the connect, which `_connect_counted` counts."""
+    try:
+        dbapi_connection.run_async(lambda raw: raw.execute("SELECT 1"))
+    except Exception as exc:
+        raise DisconnectionError("pooled connection failed its liveness check") from exc
 
 
 def _create_sqlite_engine(database_url: str) -> AsyncEngine:
@@ -133,9 +151,18 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only unit of work (no write lock on SQLite)."""
+        """A read-only unit of work (no write lock on SQLite).
+
+        PostgreSQL runs it in autocommit: under READ COMMITTED every statement takes its own
+        snapshot whether or not a transaction wraps them, so BEGIN and COMMIT would only cost
+        two round trips. (A reader that needs one snapshot across statements opens its own
+        REPEATABLE READ transaction, as the audit export does.) SQLite keeps its deferred
+        transaction: it is local, and it holds one WAL snapshot for the whole read."""
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(readonly=True)
+            options: dict[str, Any] = {"readonly": True}
+            if not self.is_sqlite:
+                options["isolation_level"] = "AUTOCOMMIT"
+            conn = await conn.execution_options(**options)
             async with conn.begin():
                 yield conn
 

@@ -55,6 +55,7 @@ from rodistaa.acs.audit import AuditEntryDraft, append
 from rodistaa.acs.engine import Decision
 from rodistaa.acs.events import actor_ctx, new_event
 from rodistaa.acs.facts import ProvidedFacts
+from rodistaa.acs.service import Evaluation
 from rodistaa.core.actor import Actor
 from rodistaa.core.errors import NotFound, ValidationFailed
 from rodistaa.http.pagination import PageRequest
@@ -236,6 +237,9 @@ class TrackingService:
                     lookback=HISTORY_NEEDED,
                 )
             latest = await repo.get_position(conn, shipment.id)
+            # What ACS needs is read here, not on a connection of its own after the commit.
+            frozen = await shipments_repo.freeze_reason(conn, shipment.id, now) is not None
+            kyc = await kyc_status(conn, actor.user_id, actor.role) if stored and not frozen else None
         # Every time of the request is stored now (new, duplicate or conflict): a position exists.
         assert latest is not None
         if skipped.conflicts:
@@ -247,7 +251,7 @@ class TrackingService:
                 fixes=[path or "(single)" for path, _ in skipped.conflicts[:LOGGED_CONFLICTS]],
                 recorded_at=[d.recorded_at.isoformat() for _, d in skipped.conflicts[:LOGGED_CONFLICTS]],
             )
-        frozen = await self._evaluate(actor, shipment, stored, track, ip=ip, now=now)
+        frozen = await self._evaluate(actor, shipment, stored, track, frozen=frozen, kyc=kyc, ip=ip, now=now)
         return PingOutcome(
             len(stored), len(skipped.duplicates), len(skipped.conflicts), frozen, latest, limit
         )
@@ -259,18 +263,21 @@ class TrackingService:
         stored: Sequence[PingRecord],
         track: Sequence[PingRecord],
         *,
+        frozen: bool,
+        kyc: str | None,
         ip: str | None,
         now: datetime,
     ) -> bool:
-        """Raise ACS `gps.ping` for each new fix until one freezes the shipment; answer whether
-        the shipment is frozen afterwards."""
-        async with self._db.read() as conn:
-            frozen = await shipments_repo.freeze_reason(conn, shipment.id, now) is not None
-            if frozen or not stored:
-                return frozen
-            kyc = await kyc_status(conn, actor.user_id, actor.role)
+        """Decide ACS `gps.ping` for each new fix until one freezes the shipment, record the
+        decisions together (one transaction for the batch: the facts of a fix are the batch's
+        own, no decision reads what an earlier one wrote), and answer whether the shipment is
+        frozen afterwards."""
+        if frozen or not stored or kyc is None:
+            return frozen
         ctx = actor_ctx(actor, kyc_status=kyc, ip=ip)
         names = shipment_names(shipment)
+        acs = self._services.acs
+        evaluations: list[Evaluation] = []
         for step in steps(track, stored):
             event = new_event(
                 "gps.ping", ctx, at=now, payload={"shipmentId": shipment.id, "pingId": step.ping.id}
@@ -278,9 +285,11 @@ class TrackingService:
             facts = ProvidedFacts(
                 names={"shipment": names, "gps": gps_names(step), "telemetry": telemetry_names(step)}
             )
-            if freezes_shipment(await self._services.acs.evaluate(event, facts)):
+            evaluations.append(await acs.decide(event, facts))
+            if freezes_shipment(evaluations[-1].decision):
                 break
-        async with self._db.read() as conn:
+        async with self._db.transaction() as conn:
+            await acs.record(conn, evaluations)
             return await shipments_repo.freeze_reason(conn, shipment.id, now) is not None
 
     # --- reads ---------------------------------------------------------------------------------
