@@ -86,13 +86,13 @@ async def record_decisions(
         }
         for event, context, facts, decision in decided
     ]
+    # The rows go as parameters (one cached statement, still one multi-row INSERT on the wire).
     stmt = (
         _insert(conn)(acs_events)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=[acs_events.c.event_id])
         .returning(acs_events.c.event_id)
     )
-    return set((await conn.execute(stmt)).scalars())
+    return set((await conn.execute(stmt, rows)).scalars())
 
 
 async def apply_effects(

@@ -17,7 +17,7 @@ from rodistaa.http.services import Services, get_services
 router = APIRouter(tags=["admin"])
 
 
-def get_api_key_service(services: Annotated[Services, Depends(get_services)]) -> ApiKeyService:
+async def get_api_key_service(services: Annotated[Services, Depends(get_services)]) -> ApiKeyService:
     return ApiKeyService(services)
 
 

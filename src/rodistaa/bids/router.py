@@ -29,7 +29,7 @@ BidReaderActor = Annotated[Actor, Depends(require_role(Role.SHIPPER, Role.OPERAT
 BidListerActor = Annotated[Actor, Depends(require_role(Role.OPERATOR, Role.ADMIN))]
 
 
-def get_bid_service(services: Annotated[Services, Depends(get_services)]) -> BidService:
+async def get_bid_service(services: Annotated[Services, Depends(get_services)]) -> BidService:
     return BidService(services)
 
 

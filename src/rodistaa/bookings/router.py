@@ -32,7 +32,7 @@ BookingReaderActor = Annotated[Actor, Depends(require_role(*_READER_ROLES))]
 BookingReadAccess = Annotated[Actor, Depends(require_access(Scope.BOOKINGS_READ, roles=_READER_ROLES))]
 
 
-def get_booking_service(services: Annotated[Services, Depends(get_services)]) -> BookingService:
+async def get_booking_service(services: Annotated[Services, Depends(get_services)]) -> BookingService:
     return BookingService(services)
 
 

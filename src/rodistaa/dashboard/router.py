@@ -16,7 +16,9 @@ from rodistaa.http.services import Services, get_services
 router = APIRouter(tags=["admin"])
 
 
-def get_dashboard_service(services: Annotated[Services, Depends(get_services)]) -> AdminDashboardService:
+async def get_dashboard_service(
+    services: Annotated[Services, Depends(get_services)],
+) -> AdminDashboardService:
     return AdminDashboardService(services)
 
 

@@ -47,7 +47,7 @@ _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_delivery_service(services: Annotated[Services, Depends(get_services)]) -> DeliveryService:
+async def get_delivery_service(services: Annotated[Services, Depends(get_services)]) -> DeliveryService:
     return DeliveryService(services)
 
 

@@ -22,7 +22,7 @@ DriverListReader = Annotated[Actor, Depends(require_role(Role.OPERATOR, Role.ADM
 DriverReader = Annotated[Actor, Depends(require_role(Role.OPERATOR, Role.DRIVER, Role.ADMIN))]
 
 
-def get_driver_service(services: Annotated[Services, Depends(get_services)]) -> DriverService:
+async def get_driver_service(services: Annotated[Services, Depends(get_services)]) -> DriverService:
     return DriverService(services)
 
 

@@ -29,7 +29,9 @@ ShipperActor = Annotated[Actor, Depends(require_role(Role.SHIPPER))]
 AdminActor = Annotated[Actor, Depends(require_role(Role.ADMIN))]
 
 
-def get_finalization_service(services: Annotated[Services, Depends(get_services)]) -> FinalizationService:
+async def get_finalization_service(
+    services: Annotated[Services, Depends(get_services)],
+) -> FinalizationService:
     return FinalizationService(services)
 
 

@@ -42,15 +42,15 @@ MAX_DOCUMENT_BYTES = 10 * MB
 _FILE_EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 
 
-def get_fleet_service(services: ServicesDep) -> FleetService:
+async def get_fleet_service(services: ServicesDep) -> FleetService:
     return FleetService(services)
 
 
-def get_document_service(services: ServicesDep) -> TruckDocumentService:
+async def get_document_service(services: ServicesDep) -> TruckDocumentService:
     return TruckDocumentService(services)
 
 
-def get_maintenance_service(services: ServicesDep) -> MaintenanceService:
+async def get_maintenance_service(services: ServicesDep) -> MaintenanceService:
     return MaintenanceService(services)
 
 

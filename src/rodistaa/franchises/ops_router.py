@@ -42,7 +42,7 @@ StaffActor = Annotated[Actor, Depends(require_role(Role.FRANCHISE_UNIT, Role.FRA
 DistrictActor = Annotated[Actor, Depends(require_role(Role.FRANCHISE_DISTRICT))]
 
 
-def get_ops_service(services: Annotated[Services, Depends(get_services)]) -> FranchiseOpsService:
+async def get_ops_service(services: Annotated[Services, Depends(get_services)]) -> FranchiseOpsService:
     return FranchiseOpsService(services)
 
 

@@ -27,7 +27,7 @@ router = APIRouter(tags=["franchises"])
 StaffActor = Annotated[Actor, Depends(require_role(Role.FRANCHISE_UNIT, Role.FRANCHISE_DISTRICT))]
 
 
-def get_franchise_service(services: Annotated[Services, Depends(get_services)]) -> FranchiseService:
+async def get_franchise_service(services: Annotated[Services, Depends(get_services)]) -> FranchiseService:
     return FranchiseService(services)
 
 

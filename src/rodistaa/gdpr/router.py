@@ -19,7 +19,7 @@ router = APIRouter(tags=["privacy"])
 _EXPORT_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def get_gdpr_service(services: Annotated[Services, Depends(get_services)]) -> GdprService:
+async def get_gdpr_service(services: Annotated[Services, Depends(get_services)]) -> GdprService:
     return GdprService(services)
 
 

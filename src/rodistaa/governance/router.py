@@ -30,7 +30,7 @@ from rodistaa.http.services import Services, get_services
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-def get_governance_service(services: Annotated[Services, Depends(get_services)]) -> GovernanceService:
+async def get_governance_service(services: Annotated[Services, Depends(get_services)]) -> GovernanceService:
     return GovernanceService(services)
 
 

@@ -32,6 +32,13 @@ class Services:
     data_keys: DataKeys
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    """The dependency. Every dependency on a request's path is `async def`: FastAPI runs a plain
+    `def` dependency in the thread pool, a thread hop per dependency per request (measured in
+    docs/performance.md), and these only read attributes."""
+    return services_of(request)

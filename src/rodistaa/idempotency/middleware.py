@@ -23,7 +23,7 @@ from rodistaa.core.actor import Actor
 from rodistaa.core.errors import AppError
 from rodistaa.http.auth import authenticate_any
 from rodistaa.http.errors import error_response
-from rodistaa.http.services import get_services
+from rodistaa.http.services import services_of
 from rodistaa.idempotency.service import (
     Claim,
     IdempotencyService,
@@ -137,7 +137,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        services = get_services(request)
+        services = services_of(request)
         try:
             actor = await authenticate_any(request, services)
         except AppError:

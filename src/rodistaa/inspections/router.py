@@ -35,7 +35,7 @@ InspectionReader = Annotated[
 ]
 
 
-def get_inspection_service(services: Annotated[Services, Depends(get_services)]) -> InspectionService:
+async def get_inspection_service(services: Annotated[Services, Depends(get_services)]) -> InspectionService:
     return InspectionService(services)
 
 

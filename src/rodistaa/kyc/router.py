@@ -35,7 +35,7 @@ PersonActor = Annotated[Actor, Depends(require_role(Role.SHIPPER, Role.OPERATOR,
 KycAdminActor = Annotated[Actor, Depends(require_role(Role.KYC_ADMIN))]
 
 
-def get_kyc_service(services: Annotated[Services, Depends(get_services)]) -> KycService:
+async def get_kyc_service(services: Annotated[Services, Depends(get_services)]) -> KycService:
     return KycService(services)
 
 

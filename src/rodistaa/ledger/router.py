@@ -32,7 +32,7 @@ router = APIRouter(tags=["ledger"])
 LedgerReader = Annotated[Actor, Depends(require_role(Role.OPERATOR, Role.ADMIN))]
 
 
-def get_ledger_service(services: Annotated[Services, Depends(get_services)]) -> LedgerService:
+async def get_ledger_service(services: Annotated[Services, Depends(get_services)]) -> LedgerService:
     return LedgerService(services)
 
 

@@ -17,7 +17,9 @@ from rodistaa.notifications.service import NotificationService
 router = APIRouter(tags=["notifications"])
 
 
-def get_notification_service(services: Annotated[Services, Depends(get_services)]) -> NotificationService:
+async def get_notification_service(
+    services: Annotated[Services, Depends(get_services)],
+) -> NotificationService:
     return NotificationService(services)
 
 

@@ -30,7 +30,7 @@ router = APIRouter(tags=["admin"])
 AdminActor = Annotated[Actor, Depends(require_role(Role.ADMIN))]
 
 
-def get_override_service(services: Annotated[Services, Depends(get_services)]) -> OverrideService:
+async def get_override_service(services: Annotated[Services, Depends(get_services)]) -> OverrideService:
     return OverrideService(services)
 
 

@@ -44,7 +44,7 @@ _NOT_ELIGIBLE = documented_error(
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def get_shipment_service(services: Annotated[Services, Depends(get_services)]) -> ShipmentService:
+async def get_shipment_service(services: Annotated[Services, Depends(get_services)]) -> ShipmentService:
     return ShipmentService(services)
 
 

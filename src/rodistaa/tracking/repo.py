@@ -116,13 +116,14 @@ async def insert_pings(
         }
         for d in drafts
     ]
+    # Executed with the rows as parameters, not `.values(rows)`: the statement then compiles
+    # once and is cached, and SQLAlchemy still sends one multi-row INSERT (docs/performance.md).
     statement = (
         _insert(conn)(gps_pings)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["shipment_id", "recorded_at"])
         .returning(*gps_pings.c)
     )
-    stored = [PingRecord.from_row(r) for r in (await conn.execute(statement)).mappings()]
+    stored = [PingRecord.from_row(r) for r in (await conn.execute(statement, rows)).mappings()]
     return sorted(stored, key=lambda p: p.recorded_at)
 
 

@@ -47,7 +47,7 @@ DEFAULT_TRACK_LIMIT = 1000
 MAX_TRACK_LIMIT = 5000
 
 
-def get_tracking_service(services: Annotated[Services, Depends(get_services)]) -> TrackingService:
+async def get_tracking_service(services: Annotated[Services, Depends(get_services)]) -> TrackingService:
     return TrackingService(services)
 
 

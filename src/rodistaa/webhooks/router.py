@@ -23,7 +23,7 @@ router = APIRouter(tags=["webhooks"])
 AdminActor = Annotated[Actor, Depends(require_access(Scope.WEBHOOKS_MANAGE, roles=(Role.ADMIN,)))]
 
 
-def get_webhook_service(services: Annotated[Services, Depends(get_services)]) -> WebhookService:
+async def get_webhook_service(services: Annotated[Services, Depends(get_services)]) -> WebhookService:
     return WebhookService(services)
 
 
