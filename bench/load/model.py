@@ -117,6 +117,11 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The apps send an Idempotency-Key where a retry after a lost answer could create a second booking,
+# bid (and fee), award or POD. A GPS batch needs none: a resent fix is recognised by its time.
+IDEMPOTENT_KINDS = frozenset({"booking_create", "bid_create", "bid_accept", "pod_upload"})
+
+
 def requests_per_load() -> int:
     return len(load_plan())
 

@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -181,13 +182,15 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], log_path: Path, health: str | None) -> Iterator[None]:
+def running(
+    command: list[str], env: dict[str, str], log_path: Path, health: str | None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             if health:
                 wait_healthy(health, process)
-            yield
+            yield process
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -222,6 +225,72 @@ def locust(
     if not summary_file.exists():
         raise SystemExit(f"locust wrote no summary; see {log_path}")
     return dict(json.loads(summary_file.read_text()))
+
+
+def profile(pid: int, args: argparse.Namespace, prefix: Path) -> subprocess.Popen[bytes]:
+    """py-spy on the server and its workers for the measured part of a step: the folded stacks in `<prefix>.txt`, for `bench/load/hotspots.py`."""
+    py_spy = str(ROOT / ".venv-load" / "bin" / "py-spy")
+    command = [
+        py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "50",
+        "--duration", str(math.ceil(args.step_seconds)), "--format", "raw", "--output", str(prefix.with_suffix(".txt")),
+    ]  # fmt: skip
+    after_warmup = ["sh", "-c", 'sleep "$0" && exec "$@"', str(args.load_seconds)]  # as the step's figures
+    return subprocess.Popen(after_warmup + command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _process_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used) for every process we can read."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue  # exited meanwhile
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        table[int(stat.parent.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def cpu_by_part(parts: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree, plus PostgreSQL's and Redis's
+    server processes (whoever started them)."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(root: int) -> float:
+        pending, total = [root], 0.0
+        while pending:
+            pid = pending.pop()
+            total += table[pid][2] if pid in table else 0.0
+            pending += children.get(pid, [])
+        return total
+
+    used = {part: tree(pid) for part, pid in parts.items()}
+    used["postgresql"] = sum(cpu for _, name, cpu in table.values() if name.startswith("postgres"))
+    used["redis"] = sum(cpu for _, name, cpu in table.values() if name.startswith("redis-server"))
+    return used
+
+
+@contextmanager
+def cpu_meter(parts: dict[str, int]) -> Iterator[dict[str, float]]:
+    """CPU seconds each part used while the block ran; the load generator's are those of the
+    child processes this runner waited for meanwhile (the locust run)."""
+    used: dict[str, float] = {}
+    before, children_before = cpu_by_part(parts), resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield used
+    after, children_after = cpu_by_part(parts), resource.getrusage(resource.RUSAGE_CHILDREN)
+    used.update({part: round(after[part] - before[part], 2) for part in after})
+    used["load generator"] = round(
+        children_after.ru_utime
+        + children_after.ru_stime
+        - children_before.ru_utime
+        - children_before.ru_stime,
+        2,
+    )
 
 
 def users_for(multiple: float, load_seconds: float) -> int:
@@ -280,6 +349,7 @@ def main() -> None:
     parser.add_argument("--burst-seconds", type=float, default=20, help="booking and ceiling burst length")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during each measured step")
     args = parser.parse_args()
     if args.smoke:
         args.multiples, args.load_seconds, args.step_seconds = "1", 20, 25
@@ -321,17 +391,31 @@ def main() -> None:
             serve = [venv_bin("rodistaa"), "serve", "--port", str(API_PORT), "--workers", str(args.workers)]
             steps: list[dict[str, Any]] = []
             with (
-                running(serve, env, out / "server.log", f"{api}/health"),
-                running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None),
+                running(serve, env, out / "server.log", f"{api}/health") as server,
+                running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None) as worker,
             ):
                 for multiple in multiples:
                     users = users_for(multiple, args.load_seconds)
                     target = multiple * model.peak_rate()
                     log(f"{multiple:g}x peak: {users} users, target {target:.1f} req/s")
-                    result = locust(
-                        "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds, host=api,
-                        env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=args.load_seconds,
-                    )  # fmt: skip
+                    profiler = (
+                        profile(server.pid, args, out / f"profile-{multiple:g}x") if args.profile else None
+                    )
+                    with cpu_meter({"api": server.pid, "jobs worker": worker.pid}) as cpu:
+                        result = locust(
+                            "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds, host=api,
+                            env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=args.load_seconds,
+                        )  # fmt: skip
+                    result["cpuMsPerRequest"] = {
+                        part: round(seconds * 1000 / max(result["requestsWholeRun"], 1), 2)
+                        for part, seconds in cpu.items()
+                    }
+                    result["cpuCoresBusy"] = {
+                        part: round(seconds / (args.load_seconds + args.step_seconds), 2)
+                        for part, seconds in cpu.items()
+                    }
+                    if profiler is not None:
+                        profiler.wait()
                     misses = judge(result, target)
                     steps.append(
                         {

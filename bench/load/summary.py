@@ -13,6 +13,7 @@ from typing import Any
 _statuses: defaultdict[str, Counter[int]] = defaultdict(Counter)
 _started = time.time()
 _server_errors_whole_run = 0  # warm-up included: the smoke test fails on any of them
+_requests_whole_run = 0  # warm-up included: run.py divides the CPU time it measured by it
 
 
 def is_server_error(status: int) -> bool:
@@ -21,8 +22,9 @@ def is_server_error(status: int) -> bool:
 
 def record_status(route: str, status: int) -> None:
     """Status codes per route (0 = no answer: connection refused, reset or timed out)."""
-    global _server_errors_whole_run
+    global _server_errors_whole_run, _requests_whole_run
     _statuses[route][status] += 1
+    _requests_whole_run += 1
     _server_errors_whole_run += is_server_error(status)
 
 
@@ -63,6 +65,7 @@ def collect(environment: Any) -> dict[str, Any]:
         "errorRate": round(errors / total.num_requests, 5) if total.num_requests else 0.0,
         "serverErrors": sum(route["serverErrors"] for route in routes.values()),
         "serverErrorsWholeRun": _server_errors_whole_run,
+        "requestsWholeRun": _requests_whole_run,
         "rate": round(total.num_requests / seconds, 2),
         "p50": total.get_response_time_percentile(0.50),
         "p95": total.get_response_time_percentile(0.95),

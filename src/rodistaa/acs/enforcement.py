@@ -30,7 +30,7 @@ class BlockRecord:
 
 
 def active_block_clause(
-    entity_types: Sequence[str], entity_id: ColumnElement[str] | str, now: datetime
+    entity_types: Sequence[str], entity_id: ColumnElement[str] | str, now: datetime | ColumnElement[datetime]
 ) -> ColumnElement[bool]:
     return and_(
         acs_blocks.c.entity_type.in_(entity_types),
@@ -40,7 +40,9 @@ def active_block_clause(
     )
 
 
-def active_suspension_clause(account_id: ColumnElement[str] | str, now: datetime) -> ColumnElement[bool]:
+def active_suspension_clause(
+    account_id: ColumnElement[str] | str, now: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
     return and_(
         acs_suspensions.c.account_id == account_id,
         acs_suspensions.c.lifted_at.is_(None),
@@ -48,12 +50,16 @@ def active_suspension_clause(account_id: ColumnElement[str] | str, now: datetime
     )
 
 
-def person_blocked(user_id: ColumnElement[str], now: datetime) -> ColumnElement[bool]:
+def person_blocked(
+    user_id: ColumnElement[str], now: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
     """An EXISTS usable inside other queries (the per-request authentication reads it)."""
     return exists().where(active_block_clause(PERSON_ENTITY_TYPES, user_id, now))
 
 
-def person_suspended(user_id: ColumnElement[str], now: datetime) -> ColumnElement[bool]:
+def person_suspended(
+    user_id: ColumnElement[str], now: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
     return exists().where(active_suspension_clause(user_id, now))
 
 

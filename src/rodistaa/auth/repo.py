@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, literal, select, update
+from sqlalchemy import Select, and_, bindparam, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rodistaa.acs.enforcement import active_block_clause, person_blocked, person_suspended
+from rodistaa.db.metadata import UTCDateTime
 from rodistaa.db.tables import (
     device_bindings,
     jwt_key_activations,
@@ -212,17 +214,18 @@ class SessionUser:
     device_blocked: bool
 
 
-async def get_session_user(
-    conn: AsyncConnection, *, user_id: str, session_id: str, device_id: str | None, now: datetime
-) -> SessionUser | None:
-    """The user, the state of the session the access token belongs to, and any active ACS
-    block or suspension of the user or of the session's device, in one query (it runs on every
-    authenticated request)."""
+@functools.cache
+def _session_user_query(*, with_device: bool) -> Select[Any]:
+    """Built once per shape and executed with bound values: it runs on every authenticated
+    request, and building the expression cost more CPU than running it (docs/performance.md)."""
     fam = refresh_token_families
+    now = bindparam("now", type_=UTCDateTime())
     device_blocked = (
-        exists().where(active_block_clause(("device",), device_id, now)) if device_id else literal(False)
+        exists().where(active_block_clause(("device",), bindparam("device_id"), now))
+        if with_device
+        else literal(False)
     )
-    query = (
+    return (
         select(
             users.c.id,
             users.c.role,
@@ -233,10 +236,22 @@ async def get_session_user(
             device_blocked.label("device_blocked"),
         )
         .select_from(users)
-        .join(fam, and_(fam.c.id == session_id, fam.c.user_id == users.c.id))
-        .where(users.c.id == user_id)
+        .join(fam, and_(fam.c.id == bindparam("session_id"), fam.c.user_id == users.c.id))
+        .where(users.c.id == bindparam("user_id"))
     )
-    row = (await conn.execute(query)).mappings().first()
+
+
+async def get_session_user(
+    conn: AsyncConnection, *, user_id: str, session_id: str, device_id: str | None, now: datetime
+) -> SessionUser | None:
+    """The user, the state of the session the access token belongs to, and any active ACS
+    block or suspension of the user or of the session's device, in one query (it runs on every
+    authenticated request)."""
+    parameters = {"user_id": user_id, "session_id": session_id, "now": now}
+    if device_id:
+        parameters["device_id"] = device_id
+    query = _session_user_query(with_device=bool(device_id))
+    row = (await conn.execute(query, parameters)).mappings().first()
     if row is None:
         return None
     return SessionUser(

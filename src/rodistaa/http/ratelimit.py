@@ -1,5 +1,8 @@
-"""Named rate-limit policies on the `limits` library: Redis storage when `REDIS_URL` is set (one
-budget shared by every instance), memory otherwise.
+"""Named rate-limit policies: a moving window in Redis when `REDIS_URL` is set (one budget shared
+by every instance), in this process's memory (the `limits` library) otherwise.
+
+A check against Redis is one round trip: one Lua script takes the hits and reads the window back
+(see `_ACQUIRE_SCRIPT`).
 
 If Redis fails, counting continues in this process's memory (degraded mode: per-instance budgets)
 with a warning and the `rate_limit_degraded` gauge at 1, rather than letting requests through
@@ -16,10 +19,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as redis_asyncio
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +46,57 @@ REFUSED = Counter("rate_limit_refused_total", "Requests refused with 429", ["pol
 
 # A Redis that does not answer must not hold requests for long.
 REDIS_TIMEOUT_S = 0.5
+
+# `limits`' moving window (its `acquire_moving_window.lua` + `moving_window.lua`) as one script,
+# so taking the hits and reading the window back costs one round trip instead of two.
+# The key is a list of hit timestamps (epoch seconds), newest first, trimmed to `limit` entries: the
+# same keys and layout as `limits`' RedisStorage, so instances of the previous release share the
+# budget during a rolling deploy. `cost` hits are taken together or not at all: they fit when the
+# entry `cost` places from the end of a full window (index limit - cost) is absent or has left it.
+# The expiry is refreshed by each accepted hit, so an idle key vanishes once its hits have all left
+# the window. Returns {allowed (0/1), hits in the window after this check, oldest hit in the window
+# (as stored, absent when the window is empty)}.
+# Clock: the caller's `time.time()` (ARGV[1]), as `limits` does: timestamps written by older
+# instances stay comparable, `reset_at` is on the same clock as the `Retry-After` computed from it,
+# and tests can drive it. Instances' clocks are NTP-synchronised; a skew of milliseconds is nothing
+# against windows of minutes and hours.
+_ACQUIRE_SCRIPT = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local window_start = now - expiry
+local allowed = 0
+if cost <= limit then
+    local blocker = redis.call('LINDEX', KEYS[1], limit - cost)
+    if not blocker or tonumber(blocker) < window_start then
+        for first = 1, cost, 5000 do
+            local batch = {}
+            for i = first, math.min(first + 4999, cost) do
+                batch[#batch + 1] = ARGV[1]
+            end
+            redis.call('LPUSH', KEYS[1], unpack(batch))
+        end
+        redis.call('LTRIM', KEYS[1], 0, limit - 1)
+        redis.call('EXPIRE', KEYS[1], expiry)
+        allowed = 1
+    end
+end
+local low, high, oldest = 0, redis.call('LLEN', KEYS[1]) - 1, -1
+while low <= high do
+    local mid = math.floor((low + high) / 2)
+    if tonumber(redis.call('LINDEX', KEYS[1], mid)) >= window_start then
+        oldest = mid
+        low = mid + 1
+    else
+        high = mid - 1
+    end
+end
+if oldest < 0 then
+    return {allowed, 0}
+end
+return {allowed, oldest + 1, redis.call('LINDEX', KEYS[1], oldest)}
+"""
 
 
 @dataclass(frozen=True)
@@ -79,20 +134,17 @@ class RateLimiter:
         self.key_prefix = key_prefix
         self._items: dict[str, RateLimitItem] = {name: parse(spec) for name, spec in policies.items()}
         self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._storage: RedisStorage | None = None
-        self._shared: MovingWindowRateLimiter | None = None
+        self._redis: redis_asyncio.Redis | None = None
         self._retry_shared_after_s = retry_shared_after_s
         self._shared_down_until = 0.0  # monotonic time; 0 while Redis is believed healthy
         if redis_url:
-            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            self._storage = RedisStorage(
-                uri,
-                implementation="redispy",
-                key_prefix=key_prefix,
+            self._redis = redis_asyncio.Redis.from_url(
+                redis_url.removeprefix("async+"),
                 socket_timeout=REDIS_TIMEOUT_S,
                 socket_connect_timeout=REDIS_TIMEOUT_S,
             )
-            self._shared = MovingWindowRateLimiter(self._storage)
+            # EVALSHA, with one SCRIPT LOAD when the server does not know the script yet.
+            self._acquire = self._redis.register_script(_ACQUIRE_SCRIPT)
 
     @property
     def degraded(self) -> bool:
@@ -101,18 +153,18 @@ class RateLimiter:
     async def hit(self, policy: str, identifier: str, *, cost: int = 1) -> LimitResult:
         item = self._items[policy]
         key = hashed_identifier(identifier)
-        if self._shared is not None and time.monotonic() >= self._shared_down_until:
+        if self._redis is not None and time.monotonic() >= self._shared_down_until:
             try:
-                result = await self._hit(self._shared, policy, item, key, cost)
+                result = await self._hit_shared(policy, item, key, cost)
             except Exception as exc:  # any storage failure: fall back, never fail open
                 REDIS_ERRORS.inc()
                 self._mark_shared_down(policy, exc)
             else:
                 self._mark_shared_up()
                 return result
-        if self._shared is not None:
+        if self._redis is not None:
             FALLBACK_HITS.labels(policy).inc()
-        return await self._hit(self._memory, policy, item, key, cost)
+        return await self._hit_memory(policy, item, key, cost)
 
     def _mark_shared_down(self, policy: str, exc: Exception) -> None:
         if not self.degraded:
@@ -126,12 +178,23 @@ class RateLimiter:
             DEGRADED.set(0)
             self._shared_down_until = 0.0
 
-    @staticmethod
-    async def _hit(
-        limiter: MovingWindowRateLimiter, policy: str, item: RateLimitItem, key: str, cost: int
-    ) -> LimitResult:
-        allowed = await limiter.hit(item, policy, key, cost=cost)
-        stats = await limiter.get_window_stats(item, policy, key)
+    def redis_key(self, policy: str, key: str) -> str:
+        """The Redis key of a policy's budget for a hashed identifier (`limits`' key layout)."""
+        return f"{self.key_prefix}:{self._items[policy].key_for(policy, key)}"
+
+    async def _hit_shared(self, policy: str, item: RateLimitItem, key: str, cost: int) -> LimitResult:
+        expiry_s = item.get_expiry()
+        now_s = time.time()
+        reply = await self._acquire(
+            keys=[self.redis_key(policy, key)], args=[repr(now_s), item.amount, expiry_s, cost]
+        )
+        allowed, count = bool(reply[0]), int(reply[1])
+        oldest_s = float(reply[2]) if len(reply) > 2 else now_s  # an empty window starts now
+        return LimitResult(policy, allowed, item.amount, max(0, item.amount - count), oldest_s + expiry_s)
+
+    async def _hit_memory(self, policy: str, item: RateLimitItem, key: str, cost: int) -> LimitResult:
+        allowed = await self._memory.hit(item, policy, key, cost=cost)
+        stats = await self._memory.get_window_stats(item, policy, key)
         return LimitResult(policy, allowed, item.amount, max(0, stats.remaining), stats.reset_time)
 
     async def enforce(self, checks: Sequence[tuple[str, str]], *, cost: int = 1) -> LimitResult:
@@ -139,7 +202,7 @@ class RateLimiter:
 
         Returns the most constrained result so the caller can publish its headers."""
         results = [await self.hit(policy, identifier, cost=cost) for policy, identifier in checks]
-        now_s = time.time()  # the window clock of the `limits` storages
+        now_s = time.time()  # the window clock of both storages
         refused = [r for r in results if not r.allowed]
         if refused:
             worst = max(refused, key=lambda r: r.reset_at)
@@ -148,22 +211,28 @@ class RateLimiter:
         return min(results, key=lambda r: r.remaining)
 
     async def reset(self) -> None:
+        """Forget every count: this process's and every key under `key_prefix` in Redis."""
         await self._memory.storage.reset()
-        if self._storage is not None:
-            await self._storage.reset()
+        if self._redis is not None:
+            keys = [key async for key in self._redis.scan_iter(match=f"{self.key_prefix}:*", count=1000)]
+            for first in range(0, len(keys), 1000):
+                await self._redis.delete(*keys[first : first + 1000])
 
     async def ping(self) -> bool:
         """Readiness: True without Redis; a failed check counts as a Redis error."""
-        if self._storage is None:
+        if self._redis is None:
             return True
         try:
-            healthy = bool(await self._storage.check())
+            healthy = bool(await self._redis.ping())
         except Exception:
-            REDIS_ERRORS.inc()
-            raise
+            healthy = False
         if not healthy:
             REDIS_ERRORS.inc()
         return healthy
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
 
 
 def publish(request: Request, result: LimitResult) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,22 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    BindParameter,
+    CompoundSelect,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +37,7 @@ from rodistaa.bookings.repo import Place, place_from_row
 from rodistaa.core.actor import Actor
 from rodistaa.core.ids import new_id
 from rodistaa.core.roles import Role, UserStatus
+from rodistaa.db.metadata import UTCDateTime
 from rodistaa.db.tables import users
 from rodistaa.drivers.tables import drivers
 from rodistaa.shipments.status import ShipmentStatus
@@ -224,13 +241,10 @@ class Hold:
         return self.kind is HoldKind.FREEZE and self.rule_id is None
 
 
-async def active_holds(conn: AsyncConnection, shipment_ids: Collection[str], now: datetime) -> list[Hold]:
-    """The active freezes and shipment blocks of `shipment_ids` in one query, oldest first (a
-    freeze before a block of the same instant). The one source of every "is it frozen, and
-    why" answer: the API status, the move checks, unfreeze and the OTP re-issue."""
-    if not shipment_ids:
-        return []
-    ids = list(shipment_ids)
+@functools.cache
+def _active_holds_query() -> CompoundSelect[Any]:
+    """Built once (it runs on every ping and every shipment read) and executed with bound values."""
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
     freezes = select(
         acs_shipment_freezes.c.id,
         acs_shipment_freezes.c.shipment_id,
@@ -239,6 +253,7 @@ async def active_holds(conn: AsyncConnection, shipment_ids: Collection[str], now
         acs_shipment_freezes.c.rule_id,
         acs_shipment_freezes.c.created_at,
     ).where(acs_shipment_freezes.c.shipment_id.in_(ids), acs_shipment_freezes.c.lifted_at.is_(None))
+    now = bindparam("now", type_=UTCDateTime())
     blocks = select(
         acs_blocks.c.id,
         acs_blocks.c.entity_id,
@@ -247,7 +262,16 @@ async def active_holds(conn: AsyncConnection, shipment_ids: Collection[str], now
         acs_blocks.c.rule_id,
         acs_blocks.c.created_at,
     ).where(acs_blocks.c.entity_id.in_(ids), active_block_clause(("shipment",), acs_blocks.c.entity_id, now))
-    rows = (await conn.execute(union_all(freezes, blocks))).all()
+    return union_all(freezes, blocks)
+
+
+async def active_holds(conn: AsyncConnection, shipment_ids: Collection[str], now: datetime) -> list[Hold]:
+    """The active freezes and shipment blocks of `shipment_ids` in one query, oldest first (a
+    freeze before a block of the same instant). The one source of every "is it frozen, and
+    why" answer: the API status, the move checks, unfreeze and the OTP re-issue."""
+    if not shipment_ids:
+        return []
+    rows = (await conn.execute(_active_holds_query(), {"ids": list(shipment_ids), "now": now})).all()
     holds = [Hold(r[0], r[1], HoldKind(r[2]), str(r[3]), r[4], r[5]) for r in rows]
     return sorted(holds, key=lambda h: (h.created_at, h.kind is not HoldKind.FREEZE, h.id))
 

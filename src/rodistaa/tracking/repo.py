@@ -5,6 +5,7 @@ queries here join the shipment and take the caller's clause."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,13 +198,19 @@ async def upsert_position(conn: AsyncConnection, ping: PingRecord) -> None:
         "recorded_at": ping.recorded_at,
         "received_at": ping.received_at,
     }
-    statement = _insert(conn)(shipment_positions).values(values)
-    statement = statement.on_conflict_do_update(
+    await conn.execute(_upsert_position_statement(conn.dialect.name), values)
+
+
+@functools.cache
+def _upsert_position_statement(dialect_name: str) -> Any:
+    """Built once per dialect and executed with the row as parameters: it runs on every ping."""
+    statement = (pg_insert if dialect_name == "postgresql" else sqlite_insert)(shipment_positions)
+    moved = [c.name for c in shipment_positions.c if c.name != "shipment_id"]
+    return statement.on_conflict_do_update(
         index_elements=["shipment_id"],
-        set_={k: statement.excluded[k] for k in values if k != "shipment_id"},
+        set_={name: statement.excluded[name] for name in moved},
         where=shipment_positions.c.recorded_at < statement.excluded.recorded_at,
     )
-    await conn.execute(statement)
 
 
 async def get_position(conn: AsyncConnection, shipment_id: str) -> PositionRecord | None:

@@ -290,6 +290,8 @@ class TrackingService:
                 break
         async with self._db.transaction() as conn:
             await acs.record(conn, evaluations)
+            if not evaluations or not freezes_shipment(evaluations[-1].decision):
+                return False  # not frozen when the batch was stored, and no decision froze it
             return await shipments_repo.freeze_reason(conn, shipment.id, now) is not None
 
     # --- reads ---------------------------------------------------------------------------------
