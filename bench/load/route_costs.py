@@ -103,7 +103,10 @@ async def play(args: argparse.Namespace, population: dict[str, Any], codes: seed
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             operators, shippers = population["operators"], population["shippers"]
             for n in range(args.loads):
-                winner, others = operators[n % len(operators)], [operators[(n + k) % len(operators)] for k in (1, 2, 3)]
+                winner, others = (
+                    operators[n % len(operators)],
+                    [operators[(n + k) % len(operators)] for k in (1, 2, 3)],
+                )
                 unit = winner["fleet"][n // len(operators) % len(winner["fleet"])]
                 parties = {model.SHIPPER: shippers[n % len(shippers)], model.DRIVER: unit["driver"]}
                 parties.update(zip(model.BIDDER_ROLES, [winner, *others], strict=True))
@@ -114,7 +117,11 @@ async def play(args: argparse.Namespace, population: dict[str, Any], codes: seed
             for _ in range(20):  # the baseline, warm: the HTTP client and the smallest route
                 before_cpu, before_wall = time.process_time(), time.perf_counter()
                 await client.get("/health")
-                sample = ((time.process_time() - before_cpu) * 1000, (time.perf_counter() - before_wall) * 1000, 0)
+                sample = (
+                    (time.process_time() - before_cpu) * 1000,
+                    (time.perf_counter() - before_wall) * 1000,
+                    0,
+                )
                 meter.samples["GET /health (baseline)"].append(sample)
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False))
@@ -148,7 +155,9 @@ def main() -> None:
             f"{row['wallMs']:8.2f} {row['statements']:5.1f}"
         )
     per_load = sum(row["cpuMs"] * row["requests"] for row in rows if row["kind"] in model.KINDS) / args.loads
-    print(f"\nCPU per load: {per_load:.0f} ms in the API process ({per_load / model.requests_per_load():.2f} ms/request)")
+    print(
+        f"\nCPU per load: {per_load:.0f} ms in the API process ({per_load / model.requests_per_load():.2f} ms/request)"
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "cpuMsPerLoad": round(per_load, 1)}, indent=2))
 

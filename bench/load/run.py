@@ -12,8 +12,9 @@ on loopback, unattended, ending by itself.
 5. The report: docs/performance.md (or --report), from `report_template.md`, and every run's
    JSON and Markdown summary under var/load/<time>/.
 
-Smoke (`--smoke`): 1x for a short time, no ceiling, no report; it fails on any server error or
-on a missed target. PostgreSQL and Redis must be running (.ci/run starts them); LOAD_PG_URL and
+Smoke (`--smoke`): 1x for a short time, no ceiling, no report; it fails on any server error and
+on an error rate of 0.1 % or more (a broken flow), and reports a missed latency target without
+failing on it (CI machines run other work). PostgreSQL and Redis must be running (.ci/run starts them); LOAD_PG_URL and
 LOAD_REDIS_URL point elsewhere.
 """
 
@@ -312,6 +313,17 @@ def judge(result: dict[str, Any], target_rate: float) -> list[str]:
     return misses
 
 
+def smoke_failures(result: dict[str, Any]) -> list[str]:
+    """What fails the smoke test: any server error, or requests the scenario did not expect
+    (a broken flow). Latency is judged by the full run on a quiet machine, not by CI's."""
+    problems = []
+    if result["serverErrorsWholeRun"]:
+        problems.append(f"{result['serverErrorsWholeRun']} server errors")
+    if result["errorRate"] >= ERROR_RATE_TARGET:
+        problems.append(f"error rate {result['errorRate']:.3%} >= {ERROR_RATE_TARGET:.1%}")
+    return problems
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
@@ -404,7 +416,7 @@ def main() -> None:
                     with cpu_meter({"api": server.pid, "jobs worker": worker.pid}) as cpu:
                         result = locust(
                             "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds, host=api,
-                            env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=args.load_seconds,
+                            env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=0 if args.smoke else args.load_seconds,
                         )  # fmt: skip
                     result["cpuMsPerRequest"] = {
                         part: round(seconds * 1000 / max(result["requestsWholeRun"], 1), 2)
@@ -471,8 +483,11 @@ def main() -> None:
     passed = [step for step in steps if not step["misses"]]
     if args.smoke:
         log(f"smoke done in {results['totalSeconds']} s; summary in {out.relative_to(ROOT)}")
+        broken = smoke_failures(steps[0]["result"])
+        if broken:
+            raise SystemExit(f"smoke failed: {'; '.join(broken)}")
         if not passed:
-            raise SystemExit(f"smoke failed: {'; '.join(steps[0]['misses'])}")
+            log(f"latency or rate target missed (not a failure here: {'; '.join(steps[0]['misses'])})")
         return
     args.report.write_text(report.render(results))
     log(f"done in {results['totalSeconds']} s; report {args.report}")
