@@ -42,7 +42,7 @@ class Budget:
 
 # The budget after issue 9's fixes (the numbers before them are in docs/performance.md).
 BUDGETS: dict[str, Budget] = {
-    "POST /v1/tracking/ping (10 fixes)": Budget(11, 18),
+    "POST /v1/tracking/ping (10 fixes)": Budget(11, 17),
     "GET /v1/shipments/{id}": Budget(4, 6),
     "GET /v1/tracking/{id}/latest": Budget(3, 5),
     "GET /v1/tracking/{id}": Budget(3, 5),
@@ -50,15 +50,15 @@ BUDGETS: dict[str, Budget] = {
     "GET /v1/bookings/{id}": Budget(2, 4),
     "GET /v1/bookings/{id}/bids": Budget(3, 5),
     "GET /v1/notifications": Budget(3, 5),
-    "POST /v1/bookings": Budget(9, 17),
-    "POST /v1/bids": Budget(24, 33),
-    "PATCH /v1/bids/{id}": Budget(12, 22),
-    "POST /v1/bids/{id}/accept": Budget(28, 37),
-    "POST /v1/shipments/{id}/assign": Budget(24, 32),
-    "POST /v1/shipments/{id}/approve-driver": Budget(11, 15),
-    "POST /v1/shipments/{id}/start": Budget(22, 30),
-    "GET /v1/shipments/{id}/otp": Budget(7, 11),
-    "POST /v1/pod/upload": Budget(31, 50),
+    "POST /v1/bookings": Budget(9, 18),
+    "POST /v1/bids": Budget(24, 29),
+    "PATCH /v1/bids/{id}": Budget(12, 20),
+    "POST /v1/bids/{id}/accept": Budget(28, 35),
+    "POST /v1/shipments/{id}/assign": Budget(24, 30),
+    "POST /v1/shipments/{id}/approve-driver": Budget(11, 13),
+    "POST /v1/shipments/{id}/start": Budget(22, 28),
+    "GET /v1/shipments/{id}/otp": Budget(7, 9),
+    "POST /v1/pod/upload": Budget(31, 46),
     "POST /v1/auth/refresh": Budget(5, 8),
 }
 

@@ -1,9 +1,10 @@
 """Booking ids: ``RID-YYYYMMDD-NNNN`` (PRODUCT §2).
 
 The date is the UTC date of creation and ``NNNN`` the value of that day's counter in the
-database (`booking_day_counters`), incremented inside the creating transaction, so ids are
-never random and never collide. The number is zero-padded to at least four digits and simply
-grows a fifth one after 9999 (PRODUCT plans for 25,000 bookings a day).
+database (`booking_day_counters`), incremented and committed just before the creating
+transaction, so ids are never random and never collide (a booking that fails after its claim
+leaves a gap). The number is zero-padded to at least four digits and simply grows a fifth one
+after 9999 (PRODUCT plans for 25,000 bookings a day).
 """
 
 from __future__ import annotations

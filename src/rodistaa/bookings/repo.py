@@ -174,8 +174,8 @@ async def next_day_number(conn: AsyncConnection, day: str) -> int:
     """Claim the next number of `day`'s counter (1 for the day's first booking).
 
     One upsert, so two creators can never read the same value: on PostgreSQL the second
-    waits on the counter row until the first commits; SQLite serialises writers. Runs inside
-    the creating transaction, so a booking that rolls back gives its number back (no gaps)."""
+    waits on the counter row until the first commits; SQLite serialises writers. The caller
+    commits it at once (a number is never given back: a booking that fails leaves a gap)."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(booking_day_counters)

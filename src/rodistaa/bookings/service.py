@@ -221,8 +221,12 @@ class BookingService:
     async def _insert(
         self, actor: Actor, draft: BookingRecord, *, acs_event_id: str, now: datetime
     ) -> BookingRecord:
+        # The number is claimed in a transaction of its own: the day's counter row is locked for
+        # that one upsert, not for the booking's whole transaction, which serialised every
+        # booking of the day (docs/performance.md). A booking that then fails leaves a gap.
         async with self._db.transaction() as conn:
             number = await repo.next_day_number(conn, booking_day(now))
+        async with self._db.transaction() as conn:
             booking = replace(draft, id=format_booking_id(booking_day(now), number))
             await repo.insert_booking(conn, booking)
             await insert_outbox_event(

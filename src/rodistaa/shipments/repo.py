@@ -12,8 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     and_,
     bindparam,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -73,6 +73,49 @@ async def lock_head(conn: AsyncConnection) -> Head:
     return Head(int(row.seq), str(row.hash))
 
 
+# One statement, one round trip: lock the head, write the entry linked to it (its hash computed
+# by the server from the canonical text the caller prepared around the two values only the head
+# knows: prevHash and seq), move the head. See `chain.append` for why.
+_APPEND_LINKED = text(
+    """
+    WITH head AS (
+        SELECT seq, hash FROM audit_head WHERE id = :head_id FOR UPDATE
+    ), linked AS (
+        INSERT INTO audit_log (seq, id, at, actor, action, entity_type, entity_id, rule_id,
+                               rule_version, bundle_revision, data, prev_hash, hash)
+        SELECT head.seq + 1, :id, :at, :actor, :action, :entity_type, :entity_id, :rule_id,
+               CAST(:rule_version AS INTEGER), :bundle_revision, :data, head.hash,
+               encode(sha256(convert_to(
+                   CAST(:domain AS TEXT) || head.hash || CAST(:before_prev AS TEXT) || head.hash
+                   || CAST(:before_seq AS TEXT) || CAST(head.seq + 1 AS TEXT) || '}', 'UTF8')), 'hex')
+        FROM head
+        RETURNING seq, prev_hash, hash
+    )
+    UPDATE audit_head SET seq = linked.seq, hash = linked.hash
+    FROM linked WHERE audit_head.id = :head_id
+    RETURNING linked.seq, linked.prev_hash, linked.hash
+    """
+)
+
+
+async def append_linked(
+    conn: AsyncConnection, values: dict[str, Any], *, domain: str, before_prev: str, before_seq: str
+) -> tuple[int, str, str]:
+    """PostgreSQL only: append one entry in a single statement (see `_APPEND_LINKED`); returns
+    its (seq, prev_hash, hash) as stored. `values` are the audit_log columns but those three."""
+    parameters = {
+        **values,
+        "head_id": HEAD_ROW_ID,
+        "domain": domain,
+        "before_prev": before_prev,
+        "before_seq": before_seq,
+    }
+    row = (await conn.execute(_APPEND_LINKED, parameters)).first()
+    if row is None:
+        raise AuditStateError("audit_head row is missing: run the migrations (0002_audit)")
+    return int(row.seq), str(row.prev_hash), str(row.hash)
+
+
 async def read_head(conn: AsyncConnection) -> Head | None:
     row = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash))).first()
     return Head(int(row.seq), str(row.hash)) if row else None
@@ -81,7 +124,7 @@ async def read_head(conn: AsyncConnection) -> Head | None:
 async def insert_entry(conn: AsyncConnection, entry: AuditEntry) -> None:
     """Insert one link. The primary key on seq and UNIQUE(prev_hash) refuse a second entry on
     the same position or parent even if a writer bypassed the head lock."""
-    await conn.execute(insert(audit_log).values(**_entry_values(entry)))
+    await conn.execute(insert(audit_log).values(**entry_values(entry)))
 
 
 async def advance_head(conn: AsyncConnection, *, from_seq: int, to: Head) -> None:
@@ -264,7 +307,7 @@ def _detail_with_notes(report: VerifyReport) -> str:
     return "\n".join([report.detail.replace("\n", " "), *(n.replace("\n", " ") for n in report.notes)])
 
 
-def _entry_values(entry: AuditEntry) -> dict[str, Any]:
+def entry_values(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "id": entry.id,
