@@ -219,10 +219,10 @@ def locust(
         "--host", host, "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     run_env = dict(env, LOAD_SUMMARY=str(summary_prefix), LOAD_WARMUP=str(warmup))
-    log_path = summary_prefix.with_suffix(".log")
+    log_path = summary_prefix.with_name(summary_prefix.name + ".log")
     with log_path.open("wb") as output:
         subprocess.run(command, env=run_env, stdout=output, stderr=subprocess.STDOUT, check=False, cwd=ROOT)
-    summary_file = summary_prefix.with_suffix(".json")
+    summary_file = summary_prefix.with_name(summary_prefix.name + ".json")
     if not summary_file.exists():
         raise SystemExit(f"locust wrote no summary; see {log_path}")
     return dict(json.loads(summary_file.read_text()))
@@ -233,7 +233,7 @@ def profile(pid: int, args: argparse.Namespace, prefix: Path) -> subprocess.Pope
     py_spy = str(ROOT / ".venv-load" / "bin" / "py-spy")
     command = [
         py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "50",
-        "--duration", str(math.ceil(args.step_seconds)), "--format", "raw", "--output", str(prefix.with_suffix(".txt")),
+        "--duration", str(math.ceil(args.step_seconds)), "--format", "raw", "--output", str(prefix.with_name(prefix.name + ".txt")),
     ]  # fmt: skip
     after_warmup = ["sh", "-c", 'sleep "$0" && exec "$@"', str(args.load_seconds)]  # as the step's figures
     return subprocess.Popen(after_warmup + command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -355,16 +355,28 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="1x for a short time; fail on any server error")
-    parser.add_argument("--multiples", default="1,2,3,5,7,10,14,20", help="peak multiples to try, rising")
+    parser.add_argument(
+        "--multiples", default="1,1.5,2,3,4,5,7,10,14,20", help="peak multiples to try, rising"
+    )
+    parser.add_argument(
+        "--time-budget", type=float, default=14 * 60, help="seconds; no step starts that would end later"
+    )
     parser.add_argument("--load-seconds", type=float, default=60, help="how long one load's requests take")
     parser.add_argument("--step-seconds", type=float, default=60, help="measured time per multiple")
     parser.add_argument("--burst-seconds", type=float, default=20, help="booking and ceiling burst length")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during each measured step")
+    parser.add_argument(
+        "--bursts-only",
+        action="store_true",
+        help="only the throughput bursts (to compare commits); no report",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.multiples, args.load_seconds, args.step_seconds = "1", 20, 25
+    if args.bursts_only:
+        args.multiples = "1"  # sizes the population: the bursts need shippers, not drivers
 
     started = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -382,14 +394,19 @@ def main() -> None:
                 [venv_bin("rodistaa"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
             )
             most_users = users_for(max(multiples), args.load_seconds)
-            operators = max(8, math.ceil(most_users * 1.15 / 8))
+            # Enough drivers for every load in flight, and operators enough that none bids or
+            # modifies faster than a real one (RF20 allows ten modifications a minute).
+            per_operator = 8
+            operators = max(24, math.ceil(most_users * 1.15 / per_operator))
             shippers = 40 if args.smoke else 400
-            log(f"seeding {shippers} shippers, {operators} operators with 8 drivers and trucks each")
+            log(
+                f"seeding {shippers} shippers, {operators} operators with {per_operator} drivers and trucks each"
+            )
             population = out / "population.json"
             seed_started = time.monotonic()
             subprocess.run(
                 [venv_bin("python"), str(HERE / "seed.py"), "--out", str(population),
-                 "--shippers", str(shippers), "--operators", str(operators), "--drivers-per-operator", "8"],
+                 "--shippers", str(shippers), "--operators", str(operators), "--drivers-per-operator", str(per_operator)],
                 env=env, check=True, cwd=ROOT,
             )  # fmt: skip
             seed_s = time.monotonic() - seed_started
@@ -406,7 +423,11 @@ def main() -> None:
                 running(serve, env, out / "server.log", f"{api}/health") as server,
                 running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None) as worker,
             ):
-                for multiple in multiples:
+                for multiple in [] if args.bursts_only else multiples:
+                    step_ends = time.monotonic() - started + args.load_seconds + args.step_seconds
+                    if step_ends + (0 if args.smoke else 2 * args.burst_seconds + 30) > args.time_budget:
+                        log(f"no time left for {multiple:g}x within the {args.time_budget:.0f} s budget")
+                        break
                     users = users_for(multiple, args.load_seconds)
                     target = multiple * model.peak_rate()
                     log(f"{multiple:g}x peak: {users} users, target {target:.1f} req/s")
@@ -428,7 +449,7 @@ def main() -> None:
                     }
                     if profiler is not None:
                         profiler.wait()
-                    misses = judge(result, target)
+                    misses = judge(result, 0 if args.smoke else target)  # the smoke run is all ramp-up
                     steps.append(
                         {
                             "multiple": multiple,
@@ -488,6 +509,13 @@ def main() -> None:
             raise SystemExit(f"smoke failed: {'; '.join(broken)}")
         if not passed:
             log(f"latency or rate target missed (not a failure here: {'; '.join(steps[0]['misses'])})")
+        return
+    if args.bursts_only:
+        booking_rate = bookings["routes"]["POST /v1/bookings"]["rate"] if bookings else 0.0
+        ceiling_rate = ceiling["rate"] if ceiling else 0.0
+        log(
+            f"bookings {booking_rate:.1f} req/s, ceiling {ceiling_rate:.1f} req/s ({booking_rate / ceiling_rate:.0%})"
+        )
         return
     args.report.write_text(report.render(results))
     log(f"done in {results['totalSeconds']} s; report {args.report}")

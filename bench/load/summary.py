@@ -100,5 +100,5 @@ def markdown(result: dict[str, Any]) -> str:
 def write(environment: Any, prefix: Path) -> None:
     result = collect(environment)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    prefix.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    prefix.with_suffix(".md").write_text(markdown(result))
+    prefix.with_name(prefix.name + ".json").write_text(json.dumps(result, indent=2))
+    prefix.with_name(prefix.name + ".md").write_text(markdown(result))
