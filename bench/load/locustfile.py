@@ -59,7 +59,7 @@ class Population:
         self.shippers = data["shippers"]
         self.operators = data["operators"]
         self._shipper_turn = itertools.cycle(range(len(self.shippers)))
-        self.free_fleet = {o["id"]: list(o["fleet"]) for o in self.operators}
+        self.free_fleet = {o["id"]: [u for u in o["fleet"] if not u.get("busy")] for o in self.operators}
 
     @staticmethod
     def _parties(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,8 +81,14 @@ class Population:
         others = random.sample([o for o in self.operators if o is not winner], model.BIDDERS - 1)
         return winner, unit, others
 
-    def release(self, operator: dict[str, Any], unit: dict[str, Any]) -> None:
-        self.free_fleet[operator["id"]].append(unit)
+    def release(self, operator: dict[str, Any], unit: dict[str, Any], state: steps.LoadState) -> None:
+        """Back to the pool when the server sees the driver free; a driver whose load stopped
+        mid-trip (a failure, or the end of the run) still has an active shipment and is retired,
+        here and, through `save`, for the next runs."""
+        if state.driver_free:
+            self.free_fleet[operator["id"]].append(unit)
+        else:
+            unit["busy"] = True
 
     def save(self) -> None:
         """Write the parties' current tokens back: refresh tokens rotate, and the next run (the
@@ -174,7 +180,7 @@ class FreightDay(FastHttpUser):
         except LoadFailed:
             pass  # recorded as the failing request; the next load starts
         finally:
-            people.release(winner, unit)
+            people.release(winner, unit, state)
 
 
 class BookingBurst(FastHttpUser):

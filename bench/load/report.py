@@ -19,8 +19,8 @@ def _model_section() -> list[str]:
     lines = [
         "## The freight-day model",
         "",
-        f"One load is {model.requests_per_load()} requests (`bench/load/model.py`, replayed step by step by the "
-        "locust scenario):",
+        f"One load is {model.requests_per_load()} requests (`bench/load/model.py`, replayed step by step "
+        "by the locust scenario):",
         "",
         "| Per load | Requests |",
         "|---|---:|",
@@ -48,7 +48,8 @@ def _model_section() -> list[str]:
 def _route_table(first: dict[str, Any], best: dict[str, Any] | None) -> list[str]:
     best_label = f"{best['multiple']:g}×" if best else "—"
     lines = [
-        f"| Route | req/s at 1× | p95 ms at 1× | req/s at {best_label} | p95 ms at {best_label} | p99 ms at {best_label} |",
+        f"| Route | req/s at 1× | p95 ms at 1× | req/s at {best_label} | p95 ms at {best_label} "
+        f"| p99 ms at {best_label} |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     best_routes = best["result"]["routes"] if best else {}
@@ -66,25 +67,32 @@ def _steps_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Results",
         "",
-        f"Each multiple ran for {results['loadSeconds']:g} s of warm-up (one load's length, so the mix is "
-        f"steady) and then {results['stepSeconds']:g} s measured. A multiple holds when p95 < {P95_TARGET_MS} ms, "
-        f"the error rate < {ERROR_RATE_TARGET:.1%}, and the achieved rate is at least 95 % of the target.",
+        f"Each multiple ran for {results['loadSeconds']:g} s of warm-up (one load's length, so the mix "
+        f"is steady) and then {results['stepSeconds']:g} s measured. A multiple holds when "
+        f"p95 < {P95_TARGET_MS} ms, the error rate < {ERROR_RATE_TARGET:.1%}, and the achieved rate is "
+        "at least 95 % of the target.",
         "",
-        "| Multiple | Users | Target req/s | Achieved req/s | Requests | Errors | p50 ms | p95 ms | p99 ms | Held |",
+        "| Multiple | Users | Target req/s | Achieved req/s | Requests | Errors "
+        "| p50 ms | p95 ms | p99 ms | Held |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for step in steps:
         r = step["result"]
         verdict = "yes" if not step["misses"] else "no: " + "; ".join(step["misses"])
         lines.append(
-            f"| {step['multiple']:g}× | {step['users']} | {step['target']:.1f} | {r['rate']:.1f} | {r['requests']} | "
-            f"{r['failures']} ({r['errorRate']:.3%}) | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {verdict} |"
+            f"| {step['multiple']:g}× | {step['users']} | {step['target']:.1f} | {r['rate']:.1f} "
+            f"| {r['requests']} | {r['failures']} ({r['errorRate']:.3%}) | {r['p50']:.0f} "
+            f"| {r['p95']:.0f} | {r['p99']:.0f} | {verdict} |"
         )
+    headline = (
+        f"**Highest multiple sustained: {best['multiple']:g}× the seed's peak "
+        f"({best['result']['rate']:.1f} req/s).**"
+        if best
+        else "**No multiple held, not even 1×.**"
+    )
     lines += [
         "",
-        f"**Highest multiple sustained: {best['multiple']:g}× the seed's peak ({best['result']['rate']:.1f} req/s).**"
-        if best
-        else "**No multiple held, not even 1×.**",
+        headline,
         "",
         "### Per route",
         "",
@@ -115,16 +123,18 @@ def _ceiling_section(results: dict[str, Any]) -> list[str]:
         "",
         "| Back to back | req/s | p50 ms | p95 ms | Errors |",
         "|---|---:|---:|---:|---:|",
-        f"| Ceiling: one INSERT | {ceiling_rate:.1f} | {ceiling['p50']:.0f} | {ceiling['p95']:.0f} | {ceiling['failures']} |",
-        f"| `POST /v1/bookings` | {booking_rate:.1f} | {bookings['p50']:.0f} | {bookings['p95']:.0f} | {bookings['failures']} |",
+        f"| Ceiling: one INSERT | {ceiling_rate:.1f} | {ceiling['p50']:.0f} | {ceiling['p95']:.0f} "
+        f"| {ceiling['failures']} |",
+        f"| `POST /v1/bookings` | {booking_rate:.1f} | {bookings['p50']:.0f} | {bookings['p95']:.0f} "
+        f"| {bookings['failures']} |",
         "",
         f"**Booking creation reaches {share:.0%} of the ceiling** (goal ≥ 50 %).",
     ]
     if gps and gps["rate"]:
         lines += [
             "",
-            f"A GPS batch was not driven back to back (each shipment's batches are rate limited); in the highest step "
-            f"it was served at p95 {gps['p95']:.0f} ms.",
+            "A GPS batch was not driven back to back (each shipment's batches are rate limited); in the "
+            f"highest step it was served at p95 {gps['p95']:.0f} ms.",
         ]
     return [*lines, ""]
 
@@ -137,10 +147,11 @@ def _machine_section(results: dict[str, Any]) -> list[str]:
         f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory']}; {m['os']}",
         f"- Python {m['python']}, PostgreSQL {m['postgresql']}, Redis {m['redis']}; commit `{m['commit']}`",
         f"- The server: `rodistaa serve --workers {results['workers']}` with production settings "
-        "(`ENV=production`, PostgreSQL, Redis, SMS over HTTP, secrets generated for the run) and `rodistaa worker` "
-        "beside it. The load generator (locust, one process) runs on the same machine and takes its share of the "
-        "same cores.",
-        f"- Seeding took {results['seedSeconds']:.0f} s; the whole run {results['totalSeconds'] / 60:.1f} min.",
+        "(`ENV=production`, PostgreSQL, Redis, SMS over HTTP, secrets generated for the run) and "
+        "`rodistaa worker` beside it. The load generator (locust, one process) runs on the same machine "
+        "and takes its share of the same cores.",
+        f"- Seeding took {results['seedSeconds']:.0f} s; "
+        f"the whole run {results['totalSeconds'] / 60:.1f} min.",
         "",
     ]
 

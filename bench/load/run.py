@@ -14,8 +14,8 @@ on loopback, unattended, ending by itself.
 
 Smoke (`--smoke`): 1x for a short time, no ceiling, no report; it fails on any server error and
 on an error rate of 0.1 % or more (a broken flow), and reports a missed latency target without
-failing on it (CI machines run other work). PostgreSQL and Redis must be running (.ci/run starts them); LOAD_PG_URL and
-LOAD_REDIS_URL point elsewhere.
+failing on it (CI machines run other work). PostgreSQL and Redis must be running (.ci/run starts
+them); LOAD_PG_URL and LOAD_REDIS_URL point elsewhere.
 """
 
 from __future__ import annotations
@@ -229,18 +229,22 @@ def locust(
 
 
 def profile(pid: int, args: argparse.Namespace, prefix: Path) -> subprocess.Popen[bytes]:
-    """py-spy on the server and its workers for the measured part of a step: the folded stacks in `<prefix>.txt`, for `bench/load/hotspots.py`."""
+    """py-spy on the server and its workers for the measured part of a step: the folded stacks in
+    `<prefix>.txt`, for `bench/load/hotspots.py`."""
     py_spy = str(ROOT / ".venv-load" / "bin" / "py-spy")
     command = [
         py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "50",
-        "--duration", str(math.ceil(args.step_seconds)), "--format", "raw", "--output", str(prefix.with_name(prefix.name + ".txt")),
+        "--duration", str(math.ceil(args.step_seconds)), "--format", "raw",
+        "--output", str(prefix.with_name(prefix.name + ".txt")),
     ]  # fmt: skip
     after_warmup = ["sh", "-c", 'sleep "$0" && exec "$@"', str(args.load_seconds)]  # as the step's figures
     return subprocess.Popen(after_warmup + command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _process_table() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command name, CPU seconds used) for every process we can read."""
+    """pid -> (parent pid, command name, CPU seconds used) for every process we can read. A
+    process's figure includes its exited children's (PostgreSQL's postmaster reaps backends
+    that end during a step)."""
     ticks = os.sysconf("SC_CLK_TCK")
     table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -250,7 +254,8 @@ def _process_table() -> dict[int, tuple[int, str, float]]:
             continue  # exited meanwhile
         name = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2 :].split()
-        table[int(stat.parent.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / ticks)
+        own, reaped = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+        table[int(stat.parent.name)] = (int(fields[1]), name, (own + reaped) / ticks)
     return table
 
 
@@ -273,7 +278,15 @@ def cpu_by_part(parts: dict[str, int]) -> dict[str, float]:
     used = {part: tree(pid) for part, pid in parts.items()}
     used["postgresql"] = sum(cpu for _, name, cpu in table.values() if name.startswith("postgres"))
     used["redis"] = sum(cpu for _, name, cpu in table.values() if name.startswith("redis-server"))
+    used["whole machine"] = _machine_busy_seconds()
     return used
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat), to show saturation."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -292,6 +305,14 @@ def cpu_meter(parts: dict[str, int]) -> Iterator[dict[str, float]]:
         - children_before.ru_stime,
         2,
     )
+
+
+def drivers_needed(multiples: list[float], args: argparse.Namespace) -> int:
+    """Drivers for every multiple that fits in the time budget: a load still on the road when a
+    step ends keeps its driver busy for good (its shipment stays in transit), so each step
+    needs fresh drivers for its own loads in flight."""
+    fitting = max(1, int(args.time_budget // (args.load_seconds + args.step_seconds)))
+    return sum(users_for(m, args.load_seconds) for m in multiples[:fitting])
 
 
 def users_for(multiple: float, load_seconds: float) -> int:
@@ -393,20 +414,21 @@ def main() -> None:
             subprocess.run(
                 [venv_bin("rodistaa"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
             )
-            most_users = users_for(max(multiples), args.load_seconds)
             # Enough drivers for every load in flight, and operators enough that none bids or
             # modifies faster than a real one (RF20 allows ten modifications a minute).
             per_operator = 8
-            operators = max(24, math.ceil(most_users * 1.15 / per_operator))
+            operators = max(24, math.ceil(drivers_needed(multiples, args) * 1.15 / per_operator))
             shippers = 40 if args.smoke else 400
             log(
-                f"seeding {shippers} shippers, {operators} operators with {per_operator} drivers and trucks each"
+                f"seeding {shippers} shippers, {operators} operators with {per_operator} drivers "
+                "and trucks each"
             )
             population = out / "population.json"
             seed_started = time.monotonic()
             subprocess.run(
                 [venv_bin("python"), str(HERE / "seed.py"), "--out", str(population),
-                 "--shippers", str(shippers), "--operators", str(operators), "--drivers-per-operator", str(per_operator)],
+                 "--shippers", str(shippers), "--operators", str(operators),
+                 "--drivers-per-operator", str(per_operator)],
                 env=env, check=True, cwd=ROOT,
             )  # fmt: skip
             seed_s = time.monotonic() - seed_started
@@ -436,8 +458,9 @@ def main() -> None:
                     )
                     with cpu_meter({"api": server.pid, "jobs worker": worker.pid}) as cpu:
                         result = locust(
-                            "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds, host=api,
-                            env=load_env, summary_prefix=out / f"step-{multiple:g}x", warmup=0 if args.smoke else args.load_seconds,
+                            "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds,
+                            host=api, env=load_env, summary_prefix=out / f"step-{multiple:g}x",
+                            warmup=0 if args.smoke else args.load_seconds,
                         )  # fmt: skip
                     result["cpuMsPerRequest"] = {
                         part: round(seconds * 1000 / max(result["requestsWholeRun"], 1), 2)
@@ -459,15 +482,20 @@ def main() -> None:
                             "misses": misses,
                         }
                     )
-                    log(f"  {result['rate']:.1f} req/s, p95 {result['p95']:.0f} ms, errors {result['errorRate']:.3%}"
-                        + (f"; missed: {'; '.join(misses)}" if misses else ""))  # fmt: skip
+                    missed_note = f"; missed: {'; '.join(misses)}" if misses else ""
+                    log(
+                        f"  {result['rate']:.1f} req/s, p95 {result['p95']:.0f} ms, "
+                        f"errors {result['errorRate']:.3%}{missed_note}"
+                    )
                     if misses:
                         break
                 bookings = None
                 if not args.smoke:
                     log("bookings back to back")
-                    bookings = locust("BookingBurst", users=32, seconds=args.burst_seconds, host=api,
-                                      env=load_env, summary_prefix=out / "burst-bookings", warmup=3)  # fmt: skip
+                    bookings = locust(
+                        "BookingBurst", users=32, seconds=args.burst_seconds, host=api, env=load_env,
+                        summary_prefix=out / "burst-bookings", warmup=3,
+                    )  # fmt: skip
             ceiling = None
             if not args.smoke:
                 log("the ceiling app, alone")
@@ -479,8 +507,10 @@ def main() -> None:
                 ]  # fmt: skip
                 ceiling_url = f"http://127.0.0.1:{CEILING_PORT}"
                 with running(serve_ceiling, ceiling_env, out / "ceiling.log", f"{ceiling_url}/health"):
-                    ceiling = locust("CeilingBurst", users=32, seconds=args.burst_seconds, host=ceiling_url,
-                                     env=load_env, summary_prefix=out / "burst-ceiling", warmup=3)  # fmt: skip
+                    ceiling = locust(
+                        "CeilingBurst", users=32, seconds=args.burst_seconds, host=ceiling_url, env=load_env,
+                        summary_prefix=out / "burst-ceiling", warmup=3,
+                    )  # fmt: skip
     finally:
         asyncio.run(_drop_database(database))
         redis.Redis.from_url(REDIS_URL).delete(
@@ -513,9 +543,8 @@ def main() -> None:
     if args.bursts_only:
         booking_rate = bookings["routes"]["POST /v1/bookings"]["rate"] if bookings else 0.0
         ceiling_rate = ceiling["rate"] if ceiling else 0.0
-        log(
-            f"bookings {booking_rate:.1f} req/s, ceiling {ceiling_rate:.1f} req/s ({booking_rate / ceiling_rate:.0%})"
-        )
+        share = booking_rate / ceiling_rate
+        log(f"bookings {booking_rate:.1f} req/s, ceiling {ceiling_rate:.1f} req/s ({share:.0%})")
         return
     args.report.write_text(report.render(results))
     log(f"done in {results['totalSeconds']} s; report {args.report}")

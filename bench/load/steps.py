@@ -119,7 +119,7 @@ class Trip:
                     "timestamp": (self.last + timedelta(seconds=offset)).isoformat(),
                 }
             )
-        self.last = now
+        self.last += timedelta(seconds=span)  # not `now`: the next batch starts after this one's fixes
         return fixes
 
 
@@ -136,6 +136,13 @@ class LoadState:
     shipment_id: str = ""
     otp: str = ""
     trip: Trip | None = None
+    driver_assigned: bool = False
+    delivered: bool = False
+
+    @property
+    def driver_free(self) -> bool:
+        """Whether the server sees the driver free again (never assigned, or delivered)."""
+        return not self.driver_assigned or self.delivered
 
 
 def _bid_amount(state: LoadState, actor: str) -> float:
@@ -230,3 +237,7 @@ def absorb(kind: str, actor: str, state: LoadState, body: Any) -> None:
         state.trip = Trip(pickup["lat"], pickup["lng"])
     elif kind == "delivery_otp":
         state.otp = body["otp"]
+    elif kind == "shipment_assign":
+        state.driver_assigned = True
+    elif kind == "pod_upload":
+        state.delivered = True
