@@ -20,15 +20,15 @@ run: migrate
 	WORKER_IN_PROCESS=true $(BIN)/rodistaa serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # Every scan fails the target on a finding (docs/security-scans.md). The dependency audit says
 # "NOT CHECKED" instead of failing when its vulnerability database cannot be reached.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/bandit --quiet --recursive src --configfile pyproject.toml
 	VENV_BIN=$(BIN) bash scripts/audit-dependencies
