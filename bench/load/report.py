@@ -45,19 +45,46 @@ def _model_section() -> list[str]:
     return lines
 
 
-def _route_table(first: dict[str, Any], best: dict[str, Any] | None) -> list[str]:
-    best_label = f"{best['multiple']:g}×" if best else "—"
-    lines = [
-        f"| Route | req/s at 1× | p95 ms at 1× | req/s at {best_label} | p95 ms at {best_label} "
-        f"| p99 ms at {best_label} |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    best_routes = best["result"]["routes"] if best else {}
-    for name, route in first["result"]["routes"].items():
-        top = best_routes.get(name)
-        top_cells = f"{top['rate']} | {top['p95']:.0f} | {top['p99']:.0f}" if top else "— | — | —"
-        lines.append(f"| `{name}` | {route['rate']} | {route['p95']:.0f} | {top_cells} |")
+def _route_table(columns: list[dict[str, Any]]) -> list[str]:
+    """Per route: rate, p95 and p99 at each of the given steps (1x, the best, the first missed)."""
+    header, rule = "| Route |", "|---|"
+    for step in columns:
+        label = f"{step['multiple']:g}×"
+        header += f" req/s at {label} | p95 ms at {label} | p99 ms at {label} |"
+        rule += "---:|---:|---:|"
+    lines = [header, rule]
+    for name in columns[0]["result"]["routes"]:
+        cells = ""
+        for step in columns:
+            route = step["result"]["routes"].get(name)
+            missing = " — | — | — |"
+            cells += f" {route['rate']} | {route['p95']:.0f} | {route['p99']:.0f} |" if route else missing
+        lines.append(f"| `{name}` |{cells}")
     return lines
+
+
+def _cost_table(steps: list[dict[str, Any]]) -> list[str]:
+    """CPU per request and cores busy, by process, for each step: the cost against the machine."""
+    parts = list(steps[0]["result"]["cpuMsPerRequest"])
+    titles = " | ".join(f"{part} ms/request" for part in parts)
+    rule = "|---:|" + "---:|" * (len(parts) + 1)
+    lines = [f"| Multiple | {titles} | cores busy (of the machine's) |", rule]
+    for step in steps:
+        cost, busy = step["result"]["cpuMsPerRequest"], step["result"]["cpuCoresBusy"]
+        cells = " | ".join(f"{cost[part]:.2f}" for part in parts)
+        lines.append(f"| {step['multiple']:g}× | {cells} | {busy.get('whole machine', 0):.2f} |")
+    return lines
+
+
+def _hardware_limit(step: dict[str, Any], cores: int) -> str:
+    """What the machine could serve if every core were busy with this mix and nothing queued."""
+    per_request = step["result"]["cpuMsPerRequest"]["whole machine"]
+    limit = cores * 1000 / per_request
+    return (
+        f"At {step['multiple']:g}× the whole machine spent {per_request:.1f} ms of CPU per request, load "
+        f"generator included, so its {cores} cores could serve at most {limit:.0f} req/s of this mix "
+        f"({limit / model.peak_rate():.1f}× the peak) with every core busy and no queueing at all."
+    )
 
 
 def _steps_section(results: dict[str, Any]) -> list[str]:
@@ -98,7 +125,21 @@ def _steps_section(results: dict[str, Any]) -> list[str]:
         "",
     ]
     if steps:
-        lines += _route_table(steps[0], best)
+        missed = next((step for step in steps if step["misses"]), None)
+        shown = [steps[0], *(s for s in (best, missed) if s is not None and s is not steps[0])]
+        lines += _route_table(shown)
+        lines += [
+            "",
+            "### What a request costs",
+            "",
+            "CPU milliseconds per request in each process, over the whole step (warm-up included), and how "
+            "many of the machine's cores were busy on average (`/proc`; `whole machine` includes the load "
+            "generator):",
+            "",
+            *_cost_table(steps),
+            "",
+            _hardware_limit(steps[0], results["machine"]["cores"]),
+        ]
     failures = [(step["multiple"], s) for step in steps for s in step["result"]["failureSamples"]]
     if failures:
         lines += ["", "Failures seen (first of each kind):", ""]
@@ -113,7 +154,8 @@ def _ceiling_section(results: dict[str, Any]) -> list[str]:
     booking_rate = bookings["routes"].get("POST /v1/bookings", {}).get("rate", 0.0)
     ceiling_rate = ceiling["rate"]
     share = booking_rate / ceiling_rate if ceiling_rate else 0.0
-    gps = results["steps"][-1]["result"]["routes"].get("POST /v1/tracking/ping") if results["steps"] else None
+    last = results["steps"][-1] if results["steps"] else None
+    gps = last["result"]["routes"].get("POST /v1/tracking/ping") if last else None
     lines = [
         "## Against the ceiling",
         "",
@@ -134,7 +176,7 @@ def _ceiling_section(results: dict[str, Any]) -> list[str]:
         lines += [
             "",
             "A GPS batch was not driven back to back (each shipment's batches are rate limited); in the "
-            f"highest step it was served at p95 {gps['p95']:.0f} ms.",
+            f"last step ({last['multiple']:g}×) it was served at p95 {gps['p95']:.0f} ms.",
         ]
     return [*lines, ""]
 

@@ -377,7 +377,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="1x for a short time; fail on any server error")
     parser.add_argument(
-        "--multiples", default="1,1.5,2,3,4,5,7,10,14,20", help="peak multiples to try, rising"
+        "--multiples", default="1,1.25,1.5,2,3,4,5,7,10,14,20", help="peak multiples to try, rising"
     )
     parser.add_argument(
         "--time-budget", type=float, default=14 * 60, help="seconds; no step starts that would end later"

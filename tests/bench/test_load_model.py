@@ -85,6 +85,8 @@ def _result(**overrides: Any) -> dict[str, Any]:
         "serverErrorsWholeRun": 0,
         "routes": {"POST /v1/tracking/ping": route},
         "failureSamples": [],
+        "cpuMsPerRequest": {"api": 8.5, "postgresql": 1.8, "whole machine": 12.5},
+        "cpuCoresBusy": {"api": 0.83, "postgresql": 0.18, "whole machine": 1.22},
     }
     return result | overrides
 
@@ -134,3 +136,5 @@ def test_the_report_states_the_measured_figures() -> None:
     assert "Booking creation reaches 10% of the ceiling" in text
     assert "Test CPU, 2 cores" in text
     assert "| 1.5× | 79 | 145.8 |" in text
+    assert "| 1× | 8.50 | 1.80 | 12.50 | 1.22 |" in text  # CPU per request by process, cores busy
+    assert "could serve at most 160 req/s of this mix (1.6× the peak)" in text
