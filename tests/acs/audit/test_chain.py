@@ -4,6 +4,7 @@ refusal of personal data. Every database test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -71,6 +72,19 @@ class TestAppend:
         report = await verify_chain(db, kms)
         assert report.ok, report
         assert (report.count, report.last_seq, report.last_hash) == (7, 7, entries[-1].hash)
+
+    async def test_entries_imitating_the_chain_fields_hash_as_the_spec_says(
+        self, db: Database, kms: LocalKms, clock: StepClock
+    ) -> None:
+        """On PostgreSQL the server hashes the canonical text built around prevHash and seq: data
+        and a rule id that imitate those fields must not move the split (nor fail the append)."""
+        tricky = {"prevHash": "@prev@", "seq": 0, "note": '"prevHash":"@prev@","ruleId":"x"}'}
+        first = await append_standalone(db, draft(1, **tricky), now=clock.now())
+        second = await append_standalone(db, dataclasses.replace(draft(2), rule_id="@prev@"), now=clock.now())
+        stored = await rows(db)
+        assert [row["hash"] for row in stored] == [first.hash, second.hash]
+        assert all(row["hash"] == _spec_hash(row) for row in stored)
+        assert (await verify_chain(db, kms)).ok
 
     async def test_stored_form_is_canonical_and_exact(self, db: Database, clock: StepClock) -> None:
         entry = await append_standalone(db, draft(1, z={"b": 1, "a": [2, "é"]}), now=clock.now())

@@ -68,8 +68,8 @@ async def append(conn: AsyncConnection, draft: AuditEntryDraft, *, now: datetime
 
 
 # Placeholders for the two values only the head knows, in the canonical text of an entry. Keys
-# sort as ..., "prevHash", "ruleId", "ruleVersion", "seq": seq is last, and the text after the
-# prevHash placeholder holds only the rule's id and version (validated, never user text).
+# sort as ..., "prevHash", "ruleId", "ruleVersion", "seq": seq is the last key, and only the
+# rule's id and version lie between the two placeholders.
 _PREV_MARK: Final = "@prev@"
 _SEQ_MARK: Final = 0
 
@@ -85,15 +85,17 @@ async def _append_in_one_statement(
     exactly one definition."""
     template = _link(draft, seq=_SEQ_MARK, entry_id=entry_id, at=at, data_json=data_json, prev=_PREV_MARK)
     text = canonical_json(template.body())
-    before_prev, _, after_prev = text.rpartition(json.dumps(_PREV_MARK))
+    # The top-level key with its placeholder: inside a JSON string every quote is escaped, so this
+    # text can only be the entry's own key, and the last match is the top level's.
+    before_prev, found, after_prev = text.rpartition(f'"prevHash":{json.dumps(_PREV_MARK)}')
     before_seq = after_prev.removesuffix(f"{_SEQ_MARK}}}")
-    assert before_seq != after_prev, "seq is the last key of the canonical entry"
+    assert found and before_seq != after_prev, "prevHash and a last seq are in every canonical entry"
     values = {k: v for k, v in repo.entry_values(template).items() if k not in ("seq", "prev_hash", "hash")}
     seq, prev, stored_hash = await repo.append_linked(
         conn,
         values,
         domain=ENTRY_HASH_DOMAIN.decode(),
-        before_prev=before_prev + '"',
+        before_prev=before_prev + '"prevHash":"',
         before_seq='"' + before_seq,
     )
     entry = replace(template, seq=seq, prev_hash=prev, hash=stored_hash)
