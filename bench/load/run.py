@@ -373,7 +373,7 @@ def machine() -> dict[str, Any]:
 # --- the run ----------------------------------------------------------------------------------
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="1x for a short time; fail on any server error")
     parser.add_argument(
@@ -398,12 +398,150 @@ def main() -> None:
         args.multiples, args.load_seconds, args.step_seconds = "1", 20, 25
     if args.bursts_only:
         args.multiples = "1"  # sizes the population: the bursts need shippers, not drivers
+    args.multiples = [float(m) for m in args.multiples.split(",")]
+    return args
 
+
+def seed_population(args: argparse.Namespace, env: dict[str, str], out: Path) -> tuple[Path, float]:
+    """Migrate the run's database and seed it; the population file and the seconds it took."""
+    subprocess.run(
+        [venv_bin("rodistaa"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
+    # Enough drivers for every load in flight, and operators enough that none bids or modifies
+    # faster than a real one (RF20 allows ten modifications a minute).
+    per_operator = 8
+    operators = max(24, math.ceil(drivers_needed(args.multiples, args) * 1.15 / per_operator))
+    shippers = 40 if args.smoke else 400
+    log(f"seeding {shippers} shippers, {operators} operators with {per_operator} drivers and trucks each")
+    population = out / "population.json"
+    started = time.monotonic()
+    subprocess.run(
+        [venv_bin("python"), str(HERE / "seed.py"), "--out", str(population),
+         "--shippers", str(shippers), "--operators", str(operators),
+         "--drivers-per-operator", str(per_operator)],
+        env=env, check=True, cwd=ROOT,
+    )  # fmt: skip
+    return population, time.monotonic() - started
+
+
+def run_step(
+    args: argparse.Namespace,
+    multiple: float,
+    processes: dict[str, int],
+    load_env: dict[str, str],
+    out: Path,
+) -> dict[str, Any]:
+    """The freight day at `multiple` x the peak: warm-up, measured time, CPU per process, verdict."""
+    users = users_for(multiple, args.load_seconds)
+    target = multiple * model.peak_rate()
+    log(f"{multiple:g}x peak: {users} users, target {target:.1f} req/s")
+    profiler = profile(processes["api"], args, out / f"profile-{multiple:g}x") if args.profile else None
+    seconds = args.load_seconds + args.step_seconds
+    with cpu_meter(processes) as cpu:
+        result = locust(
+            "FreightDay", users=users, seconds=seconds, host=f"http://127.0.0.1:{API_PORT}", env=load_env,
+            summary_prefix=out / f"step-{multiple:g}x", warmup=0 if args.smoke else args.load_seconds,
+        )  # fmt: skip
+    if profiler is not None:
+        profiler.wait()
+    requests = max(result["requestsWholeRun"], 1)
+    result["cpuMsPerRequest"] = {part: round(used * 1000 / requests, 2) for part, used in cpu.items()}
+    result["cpuCoresBusy"] = {part: round(used / seconds, 2) for part, used in cpu.items()}
+    misses = judge(result, 0 if args.smoke else target)  # the smoke run is all ramp-up
+    missed_note = f"; missed: {'; '.join(misses)}" if misses else ""
+    log(
+        f"  {result['rate']:.1f} req/s, p95 {result['p95']:.0f} ms, "
+        f"errors {result['errorRate']:.3%}{missed_note}"
+    )
+    return {"multiple": multiple, "users": users, "target": target, "result": result, "misses": misses}
+
+
+def serve_and_load(
+    args: argparse.Namespace, env: dict[str, str], load_env: dict[str, str], out: Path, started: float
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The service and its jobs worker under the rising steps, then the booking burst."""
+    api = f"http://127.0.0.1:{API_PORT}"
+    serve = [venv_bin("rodistaa"), "serve", "--port", str(API_PORT), "--workers", str(args.workers)]
+    steps: list[dict[str, Any]] = []
+    with (
+        running(serve, env, out / "server.log", f"{api}/health") as server,
+        running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None) as worker,
+    ):
+        for multiple in [] if args.bursts_only else args.multiples:
+            step_ends = time.monotonic() - started + args.load_seconds + args.step_seconds
+            if step_ends + (0 if args.smoke else 2 * args.burst_seconds + 30) > args.time_budget:
+                log(f"no time left for {multiple:g}x within the {args.time_budget:.0f} s budget")
+                break
+            steps.append(
+                run_step(args, multiple, {"api": server.pid, "jobs worker": worker.pid}, load_env, out)
+            )
+            if steps[-1]["misses"]:
+                break
+        if args.smoke:
+            return steps, None
+        log("bookings back to back")
+        bookings = locust(
+            "BookingBurst", users=32, seconds=args.burst_seconds, host=api, env=load_env,
+            summary_prefix=out / "burst-bookings", warmup=3,
+        )  # fmt: skip
+    return steps, bookings
+
+
+def measure_ceiling(
+    args: argparse.Namespace, env: dict[str, str], load_env: dict[str, str], out: Path
+) -> dict[str, Any]:
+    """The ceiling app alone on the machine, driven like the booking burst."""
+    log("the ceiling app, alone")
+    ceiling_env = dict(env, CEILING_DATABASE_URL=env["DATABASE_URL"])
+    serve_ceiling = [
+        venv_bin("python"), "-m", "uvicorn", "bench.ceiling.app:create_app", "--factory",
+        "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--port", str(CEILING_PORT), "--log-level", "warning",
+    ]  # fmt: skip
+    ceiling_url = f"http://127.0.0.1:{CEILING_PORT}"
+    with running(serve_ceiling, ceiling_env, out / "ceiling.log", f"{ceiling_url}/health"):
+        return locust(
+            "CeilingBurst", users=32, seconds=args.burst_seconds, host=ceiling_url, env=load_env,
+            summary_prefix=out / "burst-ceiling", warmup=3,
+        )  # fmt: skip
+
+
+def clean_up(database: str, prefix: str, out: Path) -> None:
+    """Drop the run's database, its Redis keys and the stored files (the results stay)."""
+    asyncio.run(_drop_database(database))
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = client.keys(f"{prefix}*")
+    if keys:
+        client.delete(*keys)
+    shutil.rmtree(out / "storage", ignore_errors=True)
+
+
+def conclude(args: argparse.Namespace, results: dict[str, Any], out: Path) -> None:
+    """Save the results; fail the smoke test, print the burst comparison, or write the report."""
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    steps, bookings, ceiling = results["steps"], results["bookingBurst"], results["ceilingBurst"]
+    if args.smoke:
+        log(f"smoke done in {results['totalSeconds']} s; summary in {out.relative_to(ROOT)}")
+        broken = smoke_failures(steps[0]["result"])
+        if broken:
+            raise SystemExit(f"smoke failed: {'; '.join(broken)}")
+        if steps[0]["misses"]:
+            log(f"latency or rate target missed (not a failure here: {'; '.join(steps[0]['misses'])})")
+    elif args.bursts_only:
+        booking_rate = bookings["routes"]["POST /v1/bookings"]["rate"]
+        share = booking_rate / ceiling["rate"]
+        log(f"bookings {booking_rate:.1f} req/s, ceiling {ceiling['rate']:.1f} req/s ({share:.0%})")
+    else:
+        args.report.write_text(report.render(results))
+        log(f"done in {results['totalSeconds']} s; report {args.report}")
+
+
+def main() -> None:
+    args = parse_arguments()
     started = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = ROOT / "var" / "load" / (f"smoke-{stamp}" if args.smoke else stamp)
     out.mkdir(parents=True, exist_ok=True)
-    multiples = [float(m) for m in args.multiples.split(",")]
     database = f"rodistaa_load_{secrets.token_hex(4)}"
     prefix = f"load-{secrets.token_hex(4)}"
     postgres_version = asyncio.run(_recreate_database(database))
@@ -411,113 +549,17 @@ def main() -> None:
     try:
         with sms_sink() as sms_url:
             env = server_environment(database, sms_url, out, prefix)
-            subprocess.run(
-                [venv_bin("rodistaa"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
-            )
-            # Enough drivers for every load in flight, and operators enough that none bids or
-            # modifies faster than a real one (RF20 allows ten modifications a minute).
-            per_operator = 8
-            operators = max(24, math.ceil(drivers_needed(multiples, args) * 1.15 / per_operator))
-            shippers = 40 if args.smoke else 400
-            log(
-                f"seeding {shippers} shippers, {operators} operators with {per_operator} drivers "
-                "and trucks each"
-            )
-            population = out / "population.json"
-            seed_started = time.monotonic()
-            subprocess.run(
-                [venv_bin("python"), str(HERE / "seed.py"), "--out", str(population),
-                 "--shippers", str(shippers), "--operators", str(operators),
-                 "--drivers-per-operator", str(per_operator)],
-                env=env, check=True, cwd=ROOT,
-            )  # fmt: skip
-            seed_s = time.monotonic() - seed_started
+            population, seed_s = seed_population(args, env, out)
             load_env = dict(
                 env,
                 LOAD_POPULATION=str(population),
                 LOAD_SMS_SINK=sms_url,
                 LOAD_SECONDS=str(args.load_seconds),
             )
-            api = f"http://127.0.0.1:{API_PORT}"
-            serve = [venv_bin("rodistaa"), "serve", "--port", str(API_PORT), "--workers", str(args.workers)]
-            steps: list[dict[str, Any]] = []
-            with (
-                running(serve, env, out / "server.log", f"{api}/health") as server,
-                running([venv_bin("rodistaa"), "worker"], env, out / "worker.log", None) as worker,
-            ):
-                for multiple in [] if args.bursts_only else multiples:
-                    step_ends = time.monotonic() - started + args.load_seconds + args.step_seconds
-                    if step_ends + (0 if args.smoke else 2 * args.burst_seconds + 30) > args.time_budget:
-                        log(f"no time left for {multiple:g}x within the {args.time_budget:.0f} s budget")
-                        break
-                    users = users_for(multiple, args.load_seconds)
-                    target = multiple * model.peak_rate()
-                    log(f"{multiple:g}x peak: {users} users, target {target:.1f} req/s")
-                    profiler = (
-                        profile(server.pid, args, out / f"profile-{multiple:g}x") if args.profile else None
-                    )
-                    with cpu_meter({"api": server.pid, "jobs worker": worker.pid}) as cpu:
-                        result = locust(
-                            "FreightDay", users=users, seconds=args.load_seconds + args.step_seconds,
-                            host=api, env=load_env, summary_prefix=out / f"step-{multiple:g}x",
-                            warmup=0 if args.smoke else args.load_seconds,
-                        )  # fmt: skip
-                    result["cpuMsPerRequest"] = {
-                        part: round(seconds * 1000 / max(result["requestsWholeRun"], 1), 2)
-                        for part, seconds in cpu.items()
-                    }
-                    result["cpuCoresBusy"] = {
-                        part: round(seconds / (args.load_seconds + args.step_seconds), 2)
-                        for part, seconds in cpu.items()
-                    }
-                    if profiler is not None:
-                        profiler.wait()
-                    misses = judge(result, 0 if args.smoke else target)  # the smoke run is all ramp-up
-                    steps.append(
-                        {
-                            "multiple": multiple,
-                            "users": users,
-                            "target": target,
-                            "result": result,
-                            "misses": misses,
-                        }
-                    )
-                    missed_note = f"; missed: {'; '.join(misses)}" if misses else ""
-                    log(
-                        f"  {result['rate']:.1f} req/s, p95 {result['p95']:.0f} ms, "
-                        f"errors {result['errorRate']:.3%}{missed_note}"
-                    )
-                    if misses:
-                        break
-                bookings = None
-                if not args.smoke:
-                    log("bookings back to back")
-                    bookings = locust(
-                        "BookingBurst", users=32, seconds=args.burst_seconds, host=api, env=load_env,
-                        summary_prefix=out / "burst-bookings", warmup=3,
-                    )  # fmt: skip
-            ceiling = None
-            if not args.smoke:
-                log("the ceiling app, alone")
-                ceiling_env = dict(env, CEILING_DATABASE_URL=env["DATABASE_URL"])
-                serve_ceiling = [
-                    venv_bin("python"), "-m", "uvicorn", "bench.ceiling.app:create_app", "--factory",
-                    "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools",
-                    "--no-access-log", "--port", str(CEILING_PORT), "--log-level", "warning",
-                ]  # fmt: skip
-                ceiling_url = f"http://127.0.0.1:{CEILING_PORT}"
-                with running(serve_ceiling, ceiling_env, out / "ceiling.log", f"{ceiling_url}/health"):
-                    ceiling = locust(
-                        "CeilingBurst", users=32, seconds=args.burst_seconds, host=ceiling_url, env=load_env,
-                        summary_prefix=out / "burst-ceiling", warmup=3,
-                    )  # fmt: skip
+            steps, bookings = serve_and_load(args, env, load_env, out, started)
+            ceiling = None if args.smoke else measure_ceiling(args, env, load_env, out)
     finally:
-        asyncio.run(_drop_database(database))
-        redis.Redis.from_url(REDIS_URL).delete(
-            *(redis.Redis.from_url(REDIS_URL).keys(f"{prefix}*") or [b"-"])
-        )
-        shutil.rmtree(out / "storage", ignore_errors=True)
-
+        clean_up(database, prefix, out)
     results = {
         "smoke": args.smoke,
         "loadSeconds": args.load_seconds,
@@ -530,24 +572,7 @@ def main() -> None:
         "bookingBurst": bookings,
         "ceilingBurst": ceiling,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    passed = [step for step in steps if not step["misses"]]
-    if args.smoke:
-        log(f"smoke done in {results['totalSeconds']} s; summary in {out.relative_to(ROOT)}")
-        broken = smoke_failures(steps[0]["result"])
-        if broken:
-            raise SystemExit(f"smoke failed: {'; '.join(broken)}")
-        if not passed:
-            log(f"latency or rate target missed (not a failure here: {'; '.join(steps[0]['misses'])})")
-        return
-    if args.bursts_only:
-        booking_rate = bookings["routes"]["POST /v1/bookings"]["rate"] if bookings else 0.0
-        ceiling_rate = ceiling["rate"] if ceiling else 0.0
-        share = booking_rate / ceiling_rate
-        log(f"bookings {booking_rate:.1f} req/s, ceiling {ceiling_rate:.1f} req/s ({share:.0%})")
-        return
-    args.report.write_text(report.render(results))
-    log(f"done in {results['totalSeconds']} s; report {args.report}")
+    conclude(args, results, out)
 
 
 if __name__ == "__main__":
