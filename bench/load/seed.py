@@ -266,7 +266,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
             "operators": [asdict(o) for o in operators],
         }
     finally:
-        await services.db.dispose()
+        await services.aclose()
 
 
 def main() -> None:

@@ -196,7 +196,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await services.db.dispose()
+            await services.aclose()
             if app.state.tracing is not None:
                 app.state.tracing.shutdown()
 

@@ -231,6 +231,7 @@ class RateLimiter:
         return healthy
 
     async def aclose(self) -> None:
+        """Close the Redis connection pool (the memory fallback holds nothing to close)."""
         if self._redis is not None:
             await self._redis.aclose()
 

@@ -31,6 +31,12 @@ class Services:
     storage: FileStorage
     data_keys: DataKeys
 
+    async def aclose(self) -> None:
+        """Release the connections the services hold: the database pool and the rate limiter's
+        Redis pool (left open, the latter warned at exit and kept sockets until then)."""
+        await self.db.dispose()
+        await self.limiter.aclose()
+
 
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services

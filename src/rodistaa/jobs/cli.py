@@ -55,7 +55,7 @@ async def _run_service_job(name: str, settings: Settings) -> JobSummary:
     try:
         return await available_jobs()[name][1](services)
     finally:
-        await services.db.dispose()
+        await services.aclose()
 
 
 @jobs_app.command("run")
@@ -119,4 +119,4 @@ async def _serve_worker(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         sync.cancel()
         await asyncio.gather(sync, return_exceptions=True)
-        await services.db.dispose()
+        await services.aclose()
